@@ -1,0 +1,185 @@
+"""Build, save and load RDT runners from every place a researcher keeps them.
+
+``load_runner(source, cfg)`` accepts:
+  * ``None``                        -> random init from the YAML config (``build_runner``);
+  * a hub id (``robotics-diffusion-transformer/rdt-1b``) -> downloaded with huggingface_hub;
+  * a directory written by ``save_pretrained`` here or by the official code (config.json +
+    model.safetensors / pytorch_model.bin), e.g. ``checkpoints/run/checkpoint-2000``;
+  * a DeepSpeed ``mp_rank_00_model_states.pt`` (weights under ``["module"]``) or any ``.pt``/
+    ``.bin``/``.safetensors`` state_dict file (architecture from the YAML config).
+
+Loading is strict: a key or shape mismatch lists the first differing keys.
+config.json uses the official flat layout (constructor arguments and the model config side by side),
+so checkpoints are interchangeable with the official code.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from models.rdt_runner import RDTRunner
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+SAFE_WEIGHTS = "model.safetensors"
+TORCH_WEIGHTS = "pytorch_model.bin"
+_CTOR_KEYS = ("action_dim", "pred_horizon", "lang_token_dim", "img_token_dim", "state_token_dim",
+              "max_lang_cond_len", "img_cond_len", "lang_pos_embed_config", "img_pos_embed_config")
+_MODEL_CONFIG_KEYS = ("rdt", "lang_adaptor", "img_adaptor", "state_adaptor", "noise_scheduler", "ema")
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def runner_kwargs_from_config(cfg: dict) -> dict:
+    """Constructor kwargs of RDTRunner from our YAML config (configs/base.yaml layout)."""
+    common, model = cfg["common"], cfg["model"]
+    hist, cams, patches = common["img_history_size"], common["num_cameras"], model["img_tokens_per_image"]
+    return dict(
+        action_dim=common["state_dim"],
+        pred_horizon=common["action_chunk_size"],
+        config={k: model[k] for k in _MODEL_CONFIG_KEYS if k in model},
+        lang_token_dim=model["lang_token_dim"],
+        img_token_dim=model["img_token_dim"],
+        state_token_dim=model["state_token_dim"],
+        max_lang_cond_len=model["max_lang_cond_len"],
+        img_cond_len=hist * cams * patches,
+        # As the official training script builds them: sin-cos over history and camera axes only
+        # (the vision encoder already encodes patch positions); language carries no order.
+        lang_pos_embed_config=[["lang", -model["max_lang_cond_len"]]],
+        img_pos_embed_config=[["image", [hist, cams, -patches]]],
+    )
+
+
+def build_runner(cfg: dict, dtype: torch.dtype = torch.float32) -> RDTRunner:
+    return RDTRunner(**runner_kwargs_from_config(cfg), dtype=dtype)
+
+
+def runner_kwargs_from_json(data: dict) -> dict:
+    """Accept the official flat config.json and a nested {"config": {...}} variant."""
+    missing = [k for k in _CTOR_KEYS[:7] if k not in data]
+    if missing:
+        raise CheckpointError(f"config.json lacks {missing}; is this an RDT runner checkpoint?")
+    model_cfg = data["config"] if "config" in data else {k: data[k] for k in _MODEL_CONFIG_KEYS if k in data}
+    kwargs = {k: data.get(k) for k in _CTOR_KEYS}
+    kwargs["config"] = model_cfg
+    return kwargs
+
+
+def save_pretrained(runner: RDTRunner, directory: str | os.PathLike, state_dict: Optional[dict] = None) -> None:
+    """config.json (official flat layout) + model.safetensors."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    kwargs = dict(runner.init_kwargs)
+    flat = {k: v for k, v in kwargs.items() if k != "config"}
+    flat.update(kwargs["config"])
+    with open(directory / CONFIG_NAME, "w") as f:
+        json.dump(flat, f, indent=2)
+    sd = state_dict if state_dict is not None else runner.state_dict()
+    save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(directory / SAFE_WEIGHTS),
+              metadata={"format": "pt"})
+
+
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """Weights from a .safetensors / .bin / .pt file (DeepSpeed model states: the ``module`` entry)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # corrupt / truncated file
+        raise CheckpointError(f"cannot read weights from {path}: {exc}") from exc
+    for key in ("module", "state_dict", "model"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            return obj[key]
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} does not hold a state_dict (got {type(obj).__name__})")
+    return obj
+
+
+def load_state_dict_strict(runner: torch.nn.Module, state_dict: dict, source: str) -> None:
+    """load_state_dict(strict=True) with an error message that names the first differing keys."""
+    expected = runner.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong_shape = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+                   for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
+    if missing or unexpected or wrong_shape:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (first: {missing[:5]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (first: {unexpected[:5]})")
+        if wrong_shape:
+            parts.append(f"{len(wrong_shape)} with other shapes (first: {wrong_shape[:3]})")
+        raise CheckpointError(f"weights in {source} do not fit the model: " + "; ".join(parts))
+    runner.load_state_dict(state_dict, strict=True)
+
+
+def _weights_in_dir(directory: Path) -> Path:
+    for name in (SAFE_WEIGHTS, TORCH_WEIGHTS):
+        if (directory / name).is_file():
+            return directory / name
+    ds = directory / "pytorch_model" / "mp_rank_00_model_states.pt"
+    if ds.is_file():
+        return ds
+    raise CheckpointError(f"no {SAFE_WEIGHTS} / {TORCH_WEIGHTS} / pytorch_model/mp_rank_00_model_states.pt "
+                          f"in {directory}")
+
+
+def _download(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, "*.safetensors", "*.bin"]))
+    except Exception as exc:
+        raise CheckpointError(
+            f"{repo_id!r} is neither a local path nor reachable on the Hugging Face hub ({type(exc).__name__}: "
+            f"{exc}). Download it on a machine with network access and pass the local directory.") from exc
+
+
+def load_runner(source: Optional[str | os.PathLike], cfg: Optional[dict] = None,
+                dtype: torch.dtype = torch.float32) -> RDTRunner:
+    """See the module docstring. ``cfg`` is needed for random init and for bare weight files."""
+    if source is None or str(source) in ("", "none", "None"):
+        if cfg is None:
+            raise CheckpointError("random init needs a config (configs/base.yaml or tiny.yaml)")
+        log.info("building a randomly initialised RDT from the config")
+        return build_runner(cfg, dtype)
+    path = Path(source)
+    if path.is_file():
+        if cfg is None:
+            raise CheckpointError(f"{path} is a bare weights file: pass the YAML config that describes it")
+        runner = build_runner(cfg, dtype)
+        load_state_dict_strict(runner, read_state_dict(path), str(path))
+        return runner
+    if not path.exists():
+        if str(source).startswith((".", "/")) or str(source).count("/") != 1:
+            raise CheckpointError(f"checkpoint not found: {source}")
+        path = _download(str(source))
+    if (path / "adapter_config.json").is_file():
+        from models.lora import load_lora_runner  # LoRA adapter checkpoint: base + adapter
+        return load_lora_runner(path, cfg, dtype)
+    config_file = path / CONFIG_NAME
+    if config_file.is_file():
+        with open(config_file) as f:
+            runner = RDTRunner(**runner_kwargs_from_json(json.load(f)), dtype=dtype)
+    elif cfg is not None:
+        runner = build_runner(cfg, dtype)
+    else:
+        raise CheckpointError(f"{path} has no {CONFIG_NAME} and no config was given")
+    weights = _weights_in_dir(path)
+    load_state_dict_strict(runner, read_state_dict(weights), str(weights))
+    return runner

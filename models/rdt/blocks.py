@@ -1,0 +1,234 @@
+"""Building blocks of the RDT diffusion transformer.
+
+Re-implemented on plain torch (no timm: timm drags in torchvision, which does not import beside the
+CPU torch build). Parameter names follow the released RDT-1B checkpoint exactly, so its
+``pytorch_model.bin`` loads with ``strict=True``:
+
+    attn.{qkv, q_norm, k_norm, proj}, cross_attn.{q, kv, q_norm, k_norm, proj}, ffn.{fc1, fc2},
+    norm1/norm2/norm3, final_layer.{norm_final, ffn_final}.
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def rms_norm(dim: int, eps: float = 1e-6) -> nn.RMSNorm:
+    """RDT uses RMSNorm with eps 1e-6 and a learnable scale everywhere (no bias)."""
+    return nn.RMSNorm(dim, eps=eps, elementwise_affine=True)
+
+
+class Mlp(nn.Module):
+    """fc1 -> GELU(tanh) -> fc2. RDT keeps the hidden width equal to the model width (not 4x)."""
+
+    def __init__(self, in_features: int, hidden_features: int, out_features: int):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.GELU(approximate="tanh")
+        self.fc2 = nn.Linear(hidden_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class TimestepEmbedder(nn.Module):
+    """Scalar (diffusion step or control frequency) -> sinusoid [cos, sin] (256) -> MLP -> (B, H)."""
+
+    def __init__(self, hidden_size: int, frequency_embedding_size: int = 256, dtype=torch.float32):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(frequency_embedding_size, hidden_size),
+            nn.SiLU(),
+            nn.Linear(hidden_size, hidden_size),
+        )
+        self.frequency_embedding_size = frequency_embedding_size
+        self.dtype = dtype
+
+    @staticmethod
+    def sinusoid(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+        half = dim // 2
+        freqs = torch.exp(
+            -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
+        )
+        args = t[:, None].float() * freqs[None]
+        emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+        if dim % 2:
+            emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+        return emb
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        emb = self.sinusoid(t, self.frequency_embedding_size).to(self.mlp[0].weight.dtype)
+        return self.mlp(emb)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with RMSNorm on q and k (qk-norm), through SDPA."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=True)
+        self.q_norm = rms_norm(self.head_dim)
+        self.k_norm = rms_norm(self.head_dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+
+
+class CrossAttention(nn.Module):
+    """Queries from the action sequence, keys/values from a condition (language or image tokens).
+
+    The condition is fixed across the DPM-Solver steps of one chunk, so ``project_kv`` can be run
+    once and its result passed back as ``kv`` (the inference fast path; identical numerics).
+    """
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.q = nn.Linear(dim, dim, bias=True)
+        self.kv = nn.Linear(dim, dim * 2, bias=True)
+        self.q_norm = rms_norm(self.head_dim)
+        self.k_norm = rms_norm(self.head_dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def project_kv(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, C) condition -> normalised keys and values, each (B, heads, L, head_dim)."""
+        B, L, C = c.shape
+        kv = self.kv(c).reshape(B, L, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        k, v = kv.unbind(0)
+        return self.k_norm(k), v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        c: Optional[torch.Tensor],
+        mask: Optional[torch.Tensor] = None,
+        kv: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+    ) -> torch.Tensor:
+        B, N, C = x.shape
+        q = self.q(x).reshape(B, N, self.num_heads, self.head_dim).transpose(1, 2)
+        q = self.q_norm(q)
+        k, v = kv if kv is not None else self.project_kv(c)
+        attn_mask = None
+        if mask is not None:
+            # (B, L) bool, True = attend -> broadcast over heads and queries.
+            attn_mask = mask.reshape(B, 1, 1, -1).expand(-1, -1, N, -1)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+
+
+class RDTBlock(nn.Module):
+    """Pre-norm residual block: self-attention, cross-attention to one condition, MLP.
+
+    No adaLN: the diffusion step and control frequency enter as tokens of the sequence.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        self.norm1 = rms_norm(hidden_size)
+        self.attn = Attention(hidden_size, num_heads)
+        self.cross_attn = CrossAttention(hidden_size, num_heads)
+        self.norm2 = rms_norm(hidden_size)
+        self.ffn = Mlp(hidden_size, hidden_size, hidden_size)
+        self.norm3 = rms_norm(hidden_size)
+
+    def forward(self, x, c, mask=None, kv=None):
+        x = x + self.attn(self.norm1(x))
+        x = x + self.cross_attn(self.norm2(x), c, mask, kv=kv)
+        x = x + self.ffn(self.norm3(x))
+        return x
+
+
+class FinalLayer(nn.Module):
+    """RMSNorm -> MLP(H -> H -> out_channels)."""
+
+    def __init__(self, hidden_size: int, out_channels: int):
+        super().__init__()
+        self.norm_final = rms_norm(hidden_size)
+        self.ffn_final = Mlp(hidden_size, hidden_size, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ffn_final(self.norm_final(x))
+
+
+# --------------------------------------------------------------------------------------------
+# Sin-cos position embeddings (MAE style: [sin, cos] halves), and RDT's multimodal variant.
+# --------------------------------------------------------------------------------------------
+def get_1d_sincos_pos_embed_from_grid(embed_dim: int, pos) -> np.ndarray:
+    """(M,) positions -> (M, embed_dim) with [sin | cos] halves."""
+    if embed_dim % 2:
+        raise ValueError(f"embed_dim must be even, got {embed_dim}")
+    omega = np.arange(embed_dim // 2, dtype=np.float64) / (embed_dim / 2.0)
+    omega = 1.0 / 10000**omega
+    pos = np.asarray(pos, dtype=np.float64).reshape(-1)
+    out = np.einsum("m,d->md", pos, omega)
+    return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+
+def get_nd_sincos_pos_embed_from_grid(embed_dim: int, grid_sizes) -> np.ndarray:
+    """Embedding for every cell of an N-d grid (row-major), splitting the dims equally among the
+    axes whose size is > 1 (leftover dims stay zero). Returns (*grid_sizes, embed_dim)."""
+    num_sizes = len(grid_sizes)
+    num_valid = sum(1 for s in grid_sizes if s > 1)
+    emb = np.zeros(tuple(grid_sizes) + (embed_dim,))
+    if num_valid == 0:
+        return emb
+    dim_each = embed_dim // num_valid
+    dim_each -= dim_each % 2
+    offset = 0
+    for axis, size in enumerate(grid_sizes):
+        if size <= 1:
+            continue
+        axis_emb = get_1d_sincos_pos_embed_from_grid(dim_each, np.arange(size))
+        shape = [1] * num_sizes + [dim_each]
+        shape[axis] = size
+        emb[..., offset : offset + dim_each] += axis_emb.reshape(shape)
+        offset += dim_each
+    return emb
+
+
+def get_multimodal_cond_pos_embed(embed_dim: int, mm_cond_lens: "OrderedDict[str, object]",
+                                  embed_modality: bool = True) -> np.ndarray:
+    """Position embedding for a concatenation of modalities.
+
+    ``mm_cond_lens`` maps modality name -> length (int) or grid shape (tuple). A negative length /
+    grid size means "this many tokens, but no positional information along that axis": every token
+    gets the embedding of position 0 there. With ``embed_modality`` the first half of the channels
+    encodes the modality index and the second half the position inside the modality.
+    Returns (total_tokens, embed_dim).
+    """
+    pos_dim = embed_dim // 2 if embed_modality else embed_dim
+    modality_emb = get_1d_sincos_pos_embed_from_grid(pos_dim, np.arange(len(mm_cond_lens)))
+    parts = []
+    for idx, cond_len in enumerate(mm_cond_lens.values()):
+        if isinstance(cond_len, (tuple, list)):
+            embed_sizes = tuple(s if s > 0 else 1 for s in cond_len)
+            full_sizes = tuple(abs(s) for s in cond_len)
+            pos = get_nd_sincos_pos_embed_from_grid(pos_dim, embed_sizes)
+            pos = np.broadcast_to(pos, full_sizes + (pos_dim,)).reshape(-1, pos_dim)
+        else:
+            pos = get_1d_sincos_pos_embed_from_grid(pos_dim, np.arange(max(cond_len, 1)))
+            pos = np.broadcast_to(pos, (abs(cond_len), pos_dim))
+        if embed_modality:
+            mod = np.broadcast_to(modality_emb[idx], pos.shape)
+            pos = np.concatenate([mod, pos], axis=1)
+        parts.append(pos)
+    return np.concatenate(parts, axis=0)

@@ -1,0 +1,88 @@
+"""Latency of one action chunk (DiT + 5 DPM-Solver++ steps): plain vs cached cross-attention K/V.
+
+The language/image conditions are fixed across the DPM steps of a chunk, so their per-block keys and
+values can be projected once instead of five times. Both paths run side by side on the same inputs.
+
+    python -m scripts.bench_inference --size tiny            # CPU, seconds
+    python -m scripts.bench_inference --size mid             # CPU, hidden 512 x 8 blocks, full 4374 image tokens
+    python -m scripts.bench_inference --size 1b --device cuda --dtype bfloat16
+Last line: ``plain <x> ms, cached <y> ms, ratio <r>``.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from configs.loader import load_config
+from models.loading import build_runner
+
+SIZES = {
+    "tiny": ("configs/tiny.yaml", []),
+    "mid": ("configs/base.yaml", ["model.rdt.hidden_size=512", "model.rdt.depth=8", "model.rdt.num_heads=8"]),
+    "1b": ("configs/base.yaml", []),
+}
+
+
+def time_call(fn, repeats: int, device: torch.device) -> float:
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    p.add_argument("--set", nargs="*", default=[], help="extra config overrides key.path=value")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--lang_len", type=int, default=32, help="language tokens (LIBERO instructions: ~10-30)")
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args(argv)
+
+    path, overrides = SIZES[args.size]
+    cfg = load_config(path, overrides + args.set)
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    torch.manual_seed(0)
+    runner = build_runner(cfg).to(device=device, dtype=dtype).eval()
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.02)
+    kw, B = runner.init_kwargs, args.batch
+    mask = torch.zeros(B, 1, kw["action_dim"], device=device, dtype=dtype)
+    mask[..., [10] + list(range(30, 39))] = 1
+    inputs = dict(
+        lang_tokens=torch.randn(B, args.lang_len, kw["lang_token_dim"], device=device, dtype=dtype),
+        lang_attn_mask=torch.ones(B, args.lang_len, dtype=torch.bool, device=device),
+        img_tokens=torch.randn(B, kw["img_cond_len"], kw["img_token_dim"], device=device, dtype=dtype),
+        state_tokens=torch.randn(B, 1, kw["action_dim"], device=device, dtype=dtype) * mask,
+        action_mask=mask, ctrl_freqs=torch.full((B,), 20.0, device=device, dtype=dtype),
+        noise=torch.randn(B, kw["pred_horizon"], kw["action_dim"], device=device, dtype=dtype),
+    )
+    params = sum(p.numel() for p in runner.parameters())
+    print(f"size {args.size}: {params / 1e6:.1f}M params, {kw['img_cond_len']} image tokens, batch {B}, "
+          f"{args.device} {args.dtype}")
+    plain = lambda: runner.predict_action(**inputs, use_cond_cache=False)
+    cached = lambda: runner.predict_action(**inputs, use_cond_cache=True)
+    plain(), cached()  # warm-up
+    diff = (plain() - cached()).abs().max().item()
+    # Interleave the two so that machine noise hits both alike.
+    t_plain, t_cached = [], []
+    for _ in range(args.repeats):
+        t_plain.append(time_call(plain, 1, device))
+        t_cached.append(time_call(cached, 1, device))
+    tp, tc = statistics.median(t_plain), statistics.median(t_cached)
+    print(f"max |plain - cached| = {diff:.2e}")
+    print(f"plain {tp:.1f} ms, cached {tc:.1f} ms, ratio {tp / tc:.2f}")
+
+
+if __name__ == "__main__":
+    main()

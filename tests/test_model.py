@@ -1,0 +1,161 @@
+"""RDT runner: released-checkpoint geometry, save/load round trips, loading errors, training aids."""
+import json
+
+import pytest
+import torch
+
+from configs.loader import load_config
+from models.loading import (CheckpointError, build_runner, load_runner, runner_kwargs_from_config,
+                            save_pretrained)
+from models.rdt_runner import RDTRunner
+
+
+@pytest.fixture(scope="module")
+def tiny_cfg():
+    return load_config("configs/tiny.yaml")
+
+
+def make_inputs(runner: RDTRunner, batch=2, lang_len=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    kw = runner.init_kwargs
+    H, D = kw["pred_horizon"], kw["action_dim"]
+    mask = torch.zeros(batch, 1, D)
+    mask[..., [10, 30, 31, 32, 33, 34, 35, 36, 37, 38]] = 1
+    lang_mask = torch.ones(batch, lang_len, dtype=torch.bool)
+    lang_mask[-1, -2:] = False
+    return dict(
+        lang_tokens=torch.randn(batch, lang_len, kw["lang_token_dim"], generator=g),
+        lang_attn_mask=lang_mask,
+        img_tokens=torch.randn(batch, kw["img_cond_len"], kw["img_token_dim"], generator=g),
+        state_tokens=torch.randn(batch, 1, D, generator=g) * mask,
+        action_mask=mask,
+        ctrl_freqs=torch.tensor([20.0] * batch),
+    ), torch.randn(batch, H, D, generator=g) * mask
+
+
+def test_rdt1b_state_dict_matches_released_checkpoint(shared_dir):
+    manifest = json.loads((shared_dir / "fixtures" / "rdt1b_state_dict_keys.json").read_text())
+    cfg = load_config("configs/base.yaml")
+    with torch.device("meta"):
+        runner = build_runner(cfg, dtype=torch.bfloat16)
+    sd = runner.state_dict()
+    expected = manifest["keys"]
+    assert list(sd) == list(expected), "key order / names differ from the released runner"
+    for key, (shape, dtype) in expected.items():
+        assert list(sd[key].shape) == shape, key
+        assert str(sd[key].dtype).replace("torch.", "") == dtype, key
+    assert len(sd) == manifest["num_tensors"] == 618
+    assert sum(v.numel() for v in sd.values()) == manifest["num_parameters"] == 1_228_319_872
+
+
+def test_save_then_load_gives_identical_outputs(tmp_path, tiny_cfg):
+    torch.manual_seed(0)
+    runner = build_runner(tiny_cfg).eval()
+    # Perturb the zero-initialised output layer so the comparison is not trivially zero.
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
+    save_pretrained(runner, tmp_path / "ckpt")
+    loaded = load_runner(tmp_path / "ckpt").eval()
+    inputs, _ = make_inputs(runner)
+    noise = torch.randn(2, runner.pred_horizon, runner.action_dim, generator=torch.Generator().manual_seed(1))
+    a = runner.predict_action(**inputs, noise=noise)
+    b = loaded.predict_action(**inputs, noise=noise)
+    assert a.abs().sum() > 0
+    assert torch.equal(a, b)
+    # The saved config.json is the official flat layout.
+    cfg = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert cfg["pred_horizon"] == runner.pred_horizon and "rdt" in cfg and "noise_scheduler" in cfg
+
+
+def test_load_deepspeed_model_states_and_bare_weights(tmp_path, tiny_cfg):
+    torch.manual_seed(1)
+    runner = build_runner(tiny_cfg)
+    ds_file = tmp_path / "checkpoint-10" / "pytorch_model" / "mp_rank_00_model_states.pt"
+    ds_file.parent.mkdir(parents=True)
+    torch.save({"module": runner.state_dict(), "global_steps": 10}, ds_file)
+    loaded = load_runner(ds_file, tiny_cfg)
+    for k, v in runner.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+
+
+def test_mismatched_weights_error_names_keys(tmp_path, tiny_cfg):
+    runner = build_runner(tiny_cfg)
+    sd = runner.state_dict()
+    sd.pop("model.final_layer.ffn_final.fc2.bias")
+    sd["lang_adaptor.0.weight"] = torch.zeros(3, 3)
+    sd["extra.weight"] = torch.zeros(1)
+    path = tmp_path / "bad.pt"
+    torch.save(sd, path)
+    with pytest.raises(CheckpointError) as err:
+        load_runner(path, tiny_cfg)
+    msg = str(err.value)
+    assert "model.final_layer.ffn_final.fc2.bias" in msg and "extra.weight" in msg
+    assert "lang_adaptor.0.weight" in msg and str(path) in msg
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, tiny_cfg):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_runner(tmp_path / "nope" / "checkpoint-5", tiny_cfg)
+
+
+def test_random_init_from_config_and_kwargs(tiny_cfg):
+    kw = runner_kwargs_from_config(tiny_cfg)
+    assert kw["img_cond_len"] == 2 * 3 * tiny_cfg["model"]["img_tokens_per_image"]
+    runner = load_runner(None, tiny_cfg)
+    assert isinstance(runner, RDTRunner)
+
+
+def test_gradient_checkpointing_gives_same_loss_and_grads(tiny_cfg):
+    torch.manual_seed(0)
+    runner = build_runner(tiny_cfg).train()
+    inputs, actions = make_inputs(runner)
+    noise = torch.randn_like(actions)
+    t = torch.tensor([10, 700])
+
+    def loss_and_grads():
+        runner.zero_grad()
+        loss = runner.compute_loss(action_gt=actions, noise=noise, timesteps=t, **inputs)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in runner.parameters() if p.grad is not None]
+
+    l1, g1 = loss_and_grads()
+    runner.gradient_checkpointing_enable()
+    l2, g2 = loss_and_grads()
+    assert torch.equal(l1, l2)
+    assert len(g1) == len(g2) > 0
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_separate_state_and_action_masks(tiny_cfg):
+    """Actions may live in slots that are not state slots: the sampler must not zero them."""
+    torch.manual_seed(0)
+    runner = build_runner(tiny_cfg).eval()
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
+    inputs, _ = make_inputs(runner, batch=1)
+    action_mask = torch.zeros_like(inputs["action_mask"])
+    action_mask[..., 39:45] = 1  # eef velocity slots
+    out = runner.predict_action(**{**inputs, "action_mask": action_mask},
+                                state_mask=inputs["action_mask"], generator=torch.Generator().manual_seed(0))
+    assert out[..., 39:45].abs().sum() > 0
+    assert out[..., 30:39].abs().sum() == 0
+
+
+def test_cond_cache_matches_plain_sampling_on_tiny_config(tiny_cfg):
+    torch.manual_seed(0)
+    runner = build_runner(tiny_cfg).eval()
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
+    inputs, _ = make_inputs(runner)
+    noise = torch.randn(2, runner.pred_horizon, runner.action_dim)
+    a = runner.predict_action(**inputs, noise=noise, use_cond_cache=False)
+    b = runner.predict_action(**inputs, noise=noise, use_cond_cache=True)
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+def test_sampling_with_generator_is_reproducible(tiny_cfg):
+    runner = build_runner(tiny_cfg).eval()
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
+    inputs, _ = make_inputs(runner)
+    a = runner.predict_action(**inputs, generator=torch.Generator().manual_seed(3))
+    b = runner.predict_action(**inputs, generator=torch.Generator().manual_seed(3))
+    c = runner.predict_action(**inputs, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
