@@ -77,10 +77,22 @@ def fixture_ds(libero_fixture_file, tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------- happy path
+def test_config_from_repo_yaml():
+    from configs.loader import load_config
+
+    for name in ("configs/base.yaml", "configs/tiny.yaml"):
+        cfg = DataConfig.from_config(load_config(name))
+        assert (cfg.img_history_size, cfg.action_chunk_size, cfg.num_cameras, cfg.state_dim) == (2, 64, 3, 128)
+        assert cfg.action_encoding in ("abs_goal", "delta") and cfg.control_freq == 20.0
+
+
 def test_config_from_sections():
     cfg = DataConfig.from_config(CFG)
     assert (cfg.img_history_size, cfg.action_chunk_size, cfg.num_cameras, cfg.state_dim) == (2, 64, 3, 128)
     assert cfg.action_encoding == "abs_goal" and cfg.control_freq == 20.0
+    # configs/base.yaml spells the default instruction source "file"; val_fraction comes from the yaml too
+    cfg = DataConfig.from_config({"dataset": {"instruction_source": "file", "val_fraction": 0.04}})
+    assert cfg.instruction_source == "problem_info" and cfg.val_fraction == 0.04
     with pytest.raises(ValueError, match="action_encoding"):
         DataConfig.from_config({"dataset": {"action_encoding": "velocity"}})
     with pytest.raises(ValueError, match="num_cameras"):
@@ -240,6 +252,20 @@ def test_index_cache_reuse_and_invalidation(tmp_path, libero_fixture_file):
     assert ds4.index_sources == {"g": "built"} and len(ds4) == 170 + 210
 
 
+def test_read_only_data_folder_is_not_written(tmp_path, libero_fixture_file, monkeypatch):
+    folder = make_suite(tmp_path, libero_fixture_file, name="ro")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder.chmod(0o555)
+    try:
+        ds = LiberoDataset(CFG, suites_cfg(g=(folder, {})))
+        assert ds.index_sources == {"g": "built"} and len(ds) == 210
+        assert not list(folder.glob(".rdt_index_*"))
+        assert list((tmp_path / "home" / ".cache" / "rdt_libero" / "index").glob("g_*.json"))
+        assert LiberoDataset(CFG, suites_cfg(g=(folder, {}))).index_sources == {"g": "cache"}
+    finally:
+        folder.chmod(0o755)
+
+
 def test_suite_weights_and_sampler(tmp_path, libero_fixture_file):
     big = make_suite(tmp_path, libero_fixture_file, name="big", files=("a_demo.hdf5", "b_demo.hdf5"))
     small = make_suite(tmp_path, libero_fixture_file, name="small", edit=lambda f: drop_demos(f, ["demo_0"]))
@@ -263,8 +289,8 @@ def test_suite_weights_and_sampler(tmp_path, libero_fixture_file):
 def test_val_split_holds_out_episodes(tmp_path, libero_fixture_file):
     folder = make_suite(tmp_path, libero_fixture_file)
     suites = suites_cfg(g=(folder, {}))
-    train = LiberoDataset(CFG, suites, split="train", val_ratio=0.3)
-    val = LiberoDataset(CFG, suites, split="val", val_ratio=0.3)
+    train = LiberoDataset(CFG, suites, split="train", val_fraction=0.3)
+    val = LiberoDataset(CFG, suites, split="val", val_fraction=0.3)
     assert {train.locate(i)[1] for i in range(len(train))} == {"demo_0", "demo_1"}
     assert {val.locate(i)[1] for i in range(len(val))} == {"demo_2"}
     assert len(train) + len(val) == 210
@@ -276,6 +302,14 @@ def test_instruction_sources(tmp_path, libero_fixture_file):
     assert ds[0]["instruction"] == "turn on the stove"
     ds = LiberoDataset(None, suites_cfg(g=(folder, {})))
     assert ds[0]["instruction"] == "put the bowl on the stove"
+    # benchmark language of the task named by the file (LIBERO is installed in the test env)
+    bench = make_suite(tmp_path, libero_fixture_file, name="bench", files=("put_the_bowl_on_the_stove_demo.hdf5",))
+    ds = LiberoDataset({"dataset": {"instruction_source": "benchmark"}}, suites_cfg(g=(bench, {})))
+    assert ds[0]["instruction"] == "put the bowl on the stove"
+    custom = make_suite(tmp_path, libero_fixture_file, name="custom", files=("my_own_task_demo.hdf5",))
+    with pytest.raises(LiberoDataError, match="not a LIBERO benchmark task") as e:
+        LiberoDataset({"dataset": {"instruction_source": "benchmark"}}, suites_cfg(g=(custom, {})))
+    assert "my_own_task_demo.hdf5" in str(e.value)
 
 
 def test_lang_embeddings(tmp_path, libero_fixture_file):

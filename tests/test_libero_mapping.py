@@ -165,10 +165,19 @@ def test_live_env_obs_gives_identical_state(demos):
         live, live_mask = state_from_env_obs(obs, use_joint_state=True)
         rec, rec_mask = encode_state(d["obs/ee_pos"][t], d["obs/ee_ori"][t], d["obs/gripper_states"][t],
                                      d["obs/joint_states"][t], use_joint_state=True)
-        np.testing.assert_array_equal(live, rec)
+        np.testing.assert_allclose(live, rec, rtol=0, atol=1e-12)  # float rounding only
         np.testing.assert_array_equal(live_mask, rec_mask)
         pose = pose_from_env_obs(obs)
-        np.testing.assert_array_equal(pose.axis_angle, d["obs/ee_ori"][t])
+        np.testing.assert_allclose(pose.axis_angle, d["obs/ee_ori"][t], rtol=0, atol=1e-14)
+
+
+def test_quat_to_axis_angle_reproduces_recorded_ee_ori(demos):
+    from data.rotations import quat_to_axis_angle
+
+    data, _ = demos
+    for d in data:  # robot_states[:, 5:9] is the eef quaternion at the same time as obs[t]
+        # equal up to float rounding (numpy's vectorised arccos may differ from math.acos by 1 ulp)
+        np.testing.assert_allclose(quat_to_axis_angle(d["robot_states"][:, 5:9]), d["obs/ee_ori"], rtol=0, atol=1e-14)
 
 
 def test_gripper_open_clipped():

@@ -1,0 +1,536 @@
+"""``LiberoDataset``: every usable timestep of every LIBERO demo is one training sample.
+
+The user's original loader drew a random file -> demo -> step per call and ignored the index, so an
+"epoch" saw ~30% of the data and nothing was reproducible. Here an index of (file, demo, step) is
+built once per suite (validated, cached on disk next to the data), ``len()`` is the number of
+usable steps, ``__getitem__(i)`` is a pure function of ``i`` and the DataLoader does the shuffling
+(or ``build_sampler`` when suites are weighted).
+
+Timeline of one sample (step ``k`` = index of the chunk's first action, C = action_chunk_size)::
+
+    raw layout:       obs[k-2]  obs[k-1] | actions[k] ... actions[k+C-1]
+    no_noops layout:  obs[k-1]  obs[k]   | actions[k] ... actions[k+C-1]
+                      `---- history ---'   state = the last history obs (the pose before actions[k])
+
+Raw files have no observation before ``actions[0]``, so their usable steps are 1..T-1 (T-1 samples
+per demo); no_noops files use 0..T-1 (T samples). History frames before the demo start repeat the
+first frame with image mask False; chunks running past the end repeat the last action with
+``action_valid`` False (short episodes are therefore fine).
+
+Geometry and options come from the config dict (``configs/base.yaml``: ``common`` and ``dataset``
+sections) via ``DataConfig.from_config``; suites from ``configs/finetune_datasets.json``. This module
+never reads yaml.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from data import libero_hdf5 as lh
+from data.lang_embeddings import LangEmbeddingStore
+from data.libero_hdf5 import LiberoDataError
+from data.libero_mapping import (
+    ENCODINGS,
+    OscScale,
+    Pose,
+    action_mask,
+    encode_actions,
+    encode_state,
+    flip_to_camera_view,
+    noop_mask,
+)
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATASETS_JSON = REPO_ROOT / "configs" / "finetune_datasets.json"
+INDEX_VERSION = 1
+CAMERA_SLOTS = ("cam_high", "right_wrist", "left_wrist")  # per history frame, RDT's order
+INSTRUCTION_ALIASES = {"file": "problem_info"}  # configs/base.yaml spelling
+
+
+# ------------------------------------------------------------------------------------- configs
+@dataclass(frozen=True)
+class DataConfig:
+    """Dataset options.
+
+    Args:
+        img_history_size: frames per camera (``common.img_history_size``, RDT: 2).
+        action_chunk_size: future actions per sample (``common.action_chunk_size``, RDT: 64).
+        num_cameras: camera slots per frame (``common.num_cameras``; must be 3 for RDT).
+        state_dim: unified vector width (``common.state_dim``; must be 128).
+        action_encoding: ``abs_goal`` or ``delta`` (``data/libero_mapping.py``).
+        use_joint_state: also put the 7 joint positions in state slots 0-6.
+        control_freq: Hz given to the model (LIBERO controls at 20).
+        filter_noops: drop steps whose action is a no-op (OpenVLA criterion) as chunk *starts*;
+            chunks stay contiguous in time so they keep the 20 Hz clock.
+        instruction_source: ``problem_info`` (alias ``file``: the file's own
+            ``problem_info.language_instruction``) | ``benchmark`` | ``filename``
+            (``libero_hdf5.read_instruction``).
+        val_fraction: share of each file's demos held out by ``split="val"`` (at least one).
+        datasets_config: the suites table used when ``LiberoDataset`` gets no ``datasets``.
+    """
+
+    img_history_size: int = 2
+    action_chunk_size: int = 64
+    num_cameras: int = 3
+    state_dim: int = 128
+    action_encoding: str = "abs_goal"
+    use_joint_state: bool = False
+    control_freq: float = 20.0
+    filter_noops: bool = False
+    instruction_source: str = "problem_info"
+    val_fraction: float = 0.1
+    datasets_config: str = "configs/finetune_datasets.json"
+
+    def __post_init__(self) -> None:
+        if self.img_history_size < 1 or self.action_chunk_size < 1:
+            raise ValueError("img_history_size and action_chunk_size must be >= 1, got "
+                             f"{self.img_history_size}, {self.action_chunk_size}")
+        if self.num_cameras != len(CAMERA_SLOTS):
+            raise ValueError(f"num_cameras must be {len(CAMERA_SLOTS)} (slots {CAMERA_SLOTS}), got {self.num_cameras}")
+        if self.state_dim != 128:
+            raise ValueError(f"state_dim must be 128 (RDT's unified vector), got {self.state_dim}")
+        if self.action_encoding not in ENCODINGS:
+            raise ValueError(f"action_encoding {self.action_encoding!r}: expected one of {ENCODINGS}")
+        if self.instruction_source in INSTRUCTION_ALIASES:
+            object.__setattr__(self, "instruction_source", INSTRUCTION_ALIASES[self.instruction_source])
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.instruction_source not in lh.INSTRUCTION_SOURCES:
+            raise ValueError(f"instruction_source {self.instruction_source!r}: expected one of {lh.INSTRUCTION_SOURCES}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | "DataConfig" | None) -> "DataConfig":
+        """From the full config dict: geometry from ``common``, options from ``dataset`` (unknown
+        keys there belong to other code and are ignored)."""
+        if config is None:
+            return cls()
+        if isinstance(config, DataConfig):
+            return config
+        common = config.get("common") or {}
+        ds = config.get("dataset") or {}
+        kw: dict[str, Any] = {}
+        for name in ("img_history_size", "action_chunk_size", "num_cameras", "state_dim"):
+            if name in common:
+                kw[name] = int(common[name])
+        for name, typ in (("action_encoding", str), ("use_joint_state", bool), ("control_freq", float),
+                          ("filter_noops", bool), ("instruction_source", str), ("val_fraction", float),
+                          ("datasets_config", str)):
+            if name in ds and ds[name] is not None:
+                kw[name] = typ(ds[name])
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One entry of ``finetune_datasets.json``: ``{"<name>": {"path", "sample_weight", "layout", ...}}``."""
+
+    name: str
+    path: Path
+    sample_weight: float = 1.0
+    layout: str = "auto"
+    instruction_source: str | None = None  # overrides DataConfig.instruction_source
+
+
+def load_suite_specs(datasets: str | Path | Mapping[str, Any] = DEFAULT_DATASETS_JSON,
+                     suites: Sequence[str] | None = None, root: str | Path = REPO_ROOT) -> list[SuiteSpec]:
+    """Parse the suites table (a json path or an already-loaded dict); relative paths are resolved
+    against ``root`` (the repo root). Keys starting with ``_`` are comments."""
+    src = str(datasets) if not isinstance(datasets, Mapping) else "<dict>"
+    if not isinstance(datasets, Mapping):
+        p = Path(datasets)
+        if not p.is_file():
+            raise LiberoDataError(p, "datasets config not found")
+        try:
+            datasets = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise LiberoDataError(p, f"invalid JSON: {e}") from None
+    table = {k: v for k, v in datasets.items() if not k.startswith("_")}
+    names = list(table) if suites is None else list(suites)
+    specs = []
+    for name in names:
+        if name not in table:
+            raise LiberoDataError(src, f"suite {name!r} not configured; available: {sorted(table)}", key=name)
+        entry = table[name]
+        if not isinstance(entry, Mapping) or "path" not in entry:
+            raise LiberoDataError(src, "each suite needs at least {'path': ...}", key=name)
+        path = Path(entry["path"]).expanduser()
+        layout = entry.get("layout", "auto")
+        if layout not in lh.LAYOUT_CHOICES:
+            raise LiberoDataError(src, f"layout {layout!r}: expected one of {lh.LAYOUT_CHOICES}", key=name)
+        weight = float(entry.get("sample_weight", 1.0))
+        if not weight > 0:
+            raise LiberoDataError(src, f"sample_weight must be > 0, got {weight}", key=name)
+        source = entry.get("instruction_source")
+        source = INSTRUCTION_ALIASES.get(source, source)
+        if source is not None and source not in lh.INSTRUCTION_SOURCES:
+            raise LiberoDataError(src, f"instruction_source {source!r}: expected one of {lh.INSTRUCTION_SOURCES}",
+                                  key=name)
+        specs.append(SuiteSpec(name, path if path.is_absolute() else Path(root) / path, weight, layout, source))
+    if not specs:
+        raise LiberoDataError(src, "no suites selected")
+    return specs
+
+
+# --------------------------------------------------------------------------------------- index
+@dataclass
+class _FileInfo:
+    path: Path
+    suite: int
+    layout: str
+    instruction: str
+    scale: OscScale
+    image_hw: tuple[int, int]
+
+
+@dataclass
+class _DemoInfo:
+    file: int
+    key: str
+    length: int
+    steps: np.ndarray = field(repr=False)  # usable chunk-start steps k
+
+
+def _usable_steps(length: int, layout: str, actions: np.ndarray | None, filter_noops: bool) -> np.ndarray:
+    steps = np.arange(lh.obs_offset(layout), length)
+    if filter_noops and actions is not None:
+        steps = steps[~noop_mask(actions)[steps]]
+    return steps
+
+
+def _fingerprint(files: list[Path]) -> list[list[Any]]:
+    out = []
+    for p in files:
+        st = p.stat()
+        out.append([p.name, st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _index_file(path: Path, spec: SuiteSpec, cfg: DataConfig) -> dict[str, Any]:
+    """Open, validate and index one file (reads low-dim arrays only)."""
+    f = lh.open_file(path)
+    try:
+        keys = lh.demo_keys(f, path)
+        layout = lh.detect_layout(f, path, spec.layout)
+        instruction = lh.read_instruction(f, path, spec.instruction_source or cfg.instruction_source)
+        scale = lh.read_osc_scale(f, path)
+        demos = []
+        for key in keys:
+            low = lh.read_demo_lowdim(f, path, key, need_joints=cfg.use_joint_state)
+            steps = _usable_steps(len(low), layout, low.actions, cfg.filter_noops)
+            demos.append({"key": key, "T": len(low), "steps": steps.tolist()})
+        hw = lh.image_shape(f, keys[0])
+    finally:
+        f.close()
+    return {"name": path.name, "layout": layout, "instruction": instruction, "osc_pos": list(scale.pos),
+            "osc_rot": list(scale.rot), "image_hw": list(hw), "demos": demos}
+
+
+def _cache_path(spec: SuiteSpec, cfg: DataConfig, cache_dir: Path | None) -> Path:
+    key = json.dumps([INDEX_VERSION, spec.layout, spec.instruction_source or cfg.instruction_source,
+                      cfg.filter_noops, cfg.use_joint_state])
+    h = hashlib.sha1(key.encode()).hexdigest()[:12]
+    if cache_dir is None:
+        return spec.path / f".rdt_index_{h}.json"
+    where = hashlib.sha1(str(spec.path.resolve()).encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"{spec.name}_{where}_{h}.json"
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users of the data read the cache too
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def build_suite_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None = None) -> tuple[dict, str]:
+    """The suite's index (dict with ``files``), from the cache when its file fingerprints (names,
+    sizes, mtimes) match, else rebuilt and saved. Returns (index, "cache" | "built").
+
+    The cache goes next to the data (``<suite>/.rdt_index_<confighash>.json``); a read-only data
+    folder falls back to ``~/.cache/rdt_libero/index``.
+    """
+    files = lh.list_suite_files(spec.path)
+    fp = _fingerprint(files)
+    path = _cache_path(spec, cfg, Path(cache_dir) if cache_dir else None)
+    if path.is_file():
+        try:
+            cached = json.loads(path.read_text())
+            if cached.get("version") == INDEX_VERSION and cached.get("fingerprint") == fp:
+                return cached, "cache"
+            log.info("index cache %s is stale; rebuilding", path)
+        except (json.JSONDecodeError, OSError):
+            log.warning("index cache %s unreadable; rebuilding", path)
+    index = {"version": INDEX_VERSION, "suite": spec.name, "fingerprint": fp,
+             "files": [_index_file(p, spec, cfg) for p in files]}
+    try:
+        _write_json_atomic(path, index)
+    except OSError:
+        fallback = _cache_path(spec, cfg, Path.home() / ".cache" / "rdt_libero" / "index")
+        try:
+            _write_json_atomic(fallback, index)
+            log.info("data folder not writable; index cached at %s", fallback)
+        except OSError as e:
+            log.warning("could not cache the index for %s: %s", spec.name, e)
+    return index, "built"
+
+
+def _writable(folder: Path) -> bool:
+    """Writable for us *and* not marked read-only (root ignores permission bits, but a folder with
+    no write bits is meant to stay untouched, e.g. shared fixtures)."""
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
+def _load_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None) -> tuple[dict, str]:
+    """Like ``build_suite_index`` but also consults the home-cache fallback for read-only folders."""
+    if cache_dir is None and spec.path.is_dir() and not _writable(spec.path):
+        cache_dir = Path.home() / ".cache" / "rdt_libero" / "index"
+    return build_suite_index(spec, cfg, cache_dir)
+
+
+# ------------------------------------------------------------------------------------- dataset
+class LiberoDataset(Dataset):
+    """Map-style dataset over one or more LIBERO suites (torch ``Dataset`` protocol, picklable).
+
+    Args:
+        config: full config dict (``common`` + ``dataset`` sections) or a ``DataConfig``.
+        datasets: path of ``finetune_datasets.json`` or the loaded dict (default: the config's
+            ``dataset.datasets_config``, relative to ``root``).
+        suites: subset of suite names (default: all in the table).
+        lang_embed_dir: precomputed language-embedding store; samples then carry ``lang_embed``.
+        lang_embed_dim: expected embedding width (the model's ``lang_token_dim``, e.g. 4096).
+        cache_dir: where index caches go (default: next to the data).
+        split: ``all``, or ``train`` / ``val``: per file, the last ``max(1, round(val_fraction * n))``
+            demos (files with >= 2 demos) are held out as ``val`` -- an episode-level split for the
+            validation MSE. ``val_fraction`` defaults to the config's ``dataset.val_fraction``.
+        root: base for relative suite paths (default: the repo root).
+
+    ``__getitem__(i)`` returns the dict documented in docs/ARCHITECTURE.md (numpy arrays).
+    """
+
+    def __init__(self, config: Mapping[str, Any] | DataConfig | None = None,
+                 datasets: str | Path | Mapping[str, Any] | None = None,
+                 suites: Sequence[str] | None = None, lang_embed_dir: str | Path | None = None,
+                 lang_embed_dim: int | None = None, cache_dir: str | Path | None = None,
+                 split: str = "all", val_fraction: float | None = None, root: str | Path = REPO_ROOT):
+        self.cfg = DataConfig.from_config(config)
+        if split not in ("all", "train", "val"):
+            raise ValueError(f"split {split!r}: expected all, train or val")
+        if datasets is None:
+            datasets = Path(self.cfg.datasets_config)
+            datasets = datasets if datasets.is_absolute() else Path(root) / datasets
+        val_fraction = self.cfg.val_fraction if val_fraction is None else val_fraction
+        self.specs = load_suite_specs(datasets, suites, root)
+        self.split = split
+        self.index_sources: dict[str, str] = {}  # suite -> "cache" | "built" (observability / tests)
+        self._files: list[_FileInfo] = []
+        self._demos: list[_DemoInfo] = []
+        for s_idx, spec in enumerate(self.specs):
+            index, source = _load_index(spec, self.cfg, cache_dir)
+            self.index_sources[spec.name] = source
+            for fi in index["files"]:
+                self._files.append(_FileInfo(spec.path / fi["name"], s_idx, fi["layout"], fi["instruction"],
+                                             OscScale(tuple(fi["osc_pos"]), tuple(fi["osc_rot"])),
+                                             tuple(fi["image_hw"])))
+                demos = fi["demos"]
+                n_val = max(1, round(val_fraction * len(demos))) if len(demos) >= 2 else 0
+                for j, d in enumerate(demos):
+                    is_val = j >= len(demos) - n_val
+                    if split == "all" or (split == "val") == is_val:
+                        self._demos.append(_DemoInfo(len(self._files) - 1, d["key"], d["T"],
+                                                     np.asarray(d["steps"], np.int32)))
+        counts = [len(d.steps) for d in self._demos]
+        self._sample_demo = np.repeat(np.arange(len(self._demos), dtype=np.int32), counts)
+        self._sample_step = (np.concatenate([d.steps for d in self._demos]) if self._demos
+                             else np.zeros(0, np.int32))
+        if len(self._sample_step) == 0:
+            raise LiberoDataError(", ".join(str(s.path) for s in self.specs), f"no usable samples (split={split})")
+        self.lang_store = None
+        if lang_embed_dir is not None:
+            self.lang_store = LangEmbeddingStore(lang_embed_dir, lang_embed_dim)
+            missing = sorted({f.instruction for f in self._files if f.instruction not in self.lang_store})
+            if missing:
+                raise LiberoDataError(lang_embed_dir, f"no embedding for instructions {missing}", key="manifest.json")
+        self._action_mask = action_mask(self.cfg.action_encoding)
+        self._pid: int | None = None
+        self._handles: dict[int, Any] = {}
+        self._lowdim: dict[int, lh.DemoLowDim] = {}
+        log.info("LiberoDataset: %d samples from %d demos in %d files (%s)", len(self), len(self._demos),
+                 len(self._files), ", ".join(f"{k}: {v}" for k, v in self.index_sources.items()))
+
+    # -- pickling / per-process handles ---------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_handles"], state["_lowdim"], state["_pid"] = {}, {}, None
+        return state
+
+    def _handle(self, file_idx: int):
+        """h5py handle opened once per process (forked workers must not share the parent's)."""
+        pid = os.getpid()
+        if self._pid != pid:
+            self._handles, self._lowdim, self._pid = {}, {}, pid
+        h = self._handles.get(file_idx)
+        if h is None:
+            h = self._handles[file_idx] = lh.open_file(self._files[file_idx].path)
+        return h
+
+    def close(self) -> None:
+        for h in self._handles.values():
+            h.close()
+        self._handles = {}
+
+    def _demo_lowdim(self, demo_idx: int) -> lh.DemoLowDim:
+        d = self._demos[demo_idx]
+        f = self._handle(d.file)  # also resets caches after a fork
+        low = self._lowdim.get(demo_idx)
+        if low is None:
+            low = lh.read_demo_lowdim(f, self._files[d.file].path, d.key, self.cfg.use_joint_state)
+            if len(low) != d.length:
+                raise LiberoDataError(self._files[d.file].path, "file changed since indexing; delete the "
+                                      "index cache", key=f"data/{d.key}")
+            self._lowdim[demo_idx] = low
+        return low
+
+    # -- public API -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(len(self._sample_step))
+
+    @property
+    def suite_names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def locate(self, i: int) -> tuple[Path, str, int]:
+        """(file, demo key, step k) of sample i (k = index of the chunk's first action)."""
+        d = self._demos[int(self._sample_demo[i])]
+        return self._files[d.file].path, d.key, int(self._sample_step[i])
+
+    def file_layouts(self) -> list[tuple[Path, str]]:
+        """(path, resolved layout) of every indexed file."""
+        return [(f.path, f.layout) for f in self._files]
+
+    def sample_suites(self) -> np.ndarray:
+        """(N,) int suite index of every sample."""
+        file_of_demo = np.array([d.file for d in self._demos], np.int64)
+        suite_of_file = np.array([f.suite for f in self._files], np.int64)
+        return suite_of_file[file_of_demo[self._sample_demo]]
+
+    def sample_weights(self) -> np.ndarray:
+        """(N,) float64 per-sample weights summing to 1: each suite gets mass ∝ its sample_weight,
+        spread evenly over its samples (for ``WeightedRandomSampler``)."""
+        suites = self.sample_suites()
+        sizes = np.bincount(suites, minlength=len(self.specs)).astype(np.float64)
+        w_suite = np.array([s.sample_weight for s in self.specs])
+        present = sizes > 0
+        w = np.zeros(len(self.specs))
+        w[present] = w_suite[present] / sizes[present]
+        out = w[suites]
+        return out / out.sum()
+
+    def weights_are_uniform(self) -> bool:
+        w = self.sample_weights()
+        return bool(np.allclose(w, w[0], rtol=1e-9, atol=0))
+
+    def lowdim_vectors(self, demo_idx: int) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded (states, first actions) of all indexed steps of one demo: two (n, 128) float64
+        arrays -- what the samples of this demo hold at chunk position 0 (used for statistics)."""
+        d = self._demos[demo_idx]
+        fi = self._files[d.file]
+        low = self._demo_lowdim(demo_idx)
+        o = d.steps - lh.obs_offset(fi.layout)
+        joints = low.joints[o] if low.joints is not None else None
+        states, _ = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], joints, self.cfg.use_joint_state)
+        acts = encode_actions(low.actions[d.steps], Pose(low.ee_pos[o], low.ee_ori[o]),
+                              self.cfg.action_encoding, fi.scale)
+        return states, acts
+
+    def demos_of_suite(self, suite: str) -> list[int]:
+        s_idx = self.suite_names.index(suite)
+        return [i for i, d in enumerate(self._demos) if self._files[d.file].suite == s_idx]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        n = len(self)
+        i = int(i)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"sample index {i} out of range for {n} samples")
+        cfg = self.cfg
+        demo_idx = int(self._sample_demo[i])
+        d = self._demos[demo_idx]
+        fi = self._files[d.file]
+        k = int(self._sample_step[i])
+        low = self._demo_lowdim(demo_idx)
+        f = self._handle(d.file)
+        off = lh.obs_offset(fi.layout)
+        o = k - off  # observation preceding actions[k]
+
+        # Images: history frames o-H+1..o; before the demo start repeat frame 0 with mask False.
+        hist = np.arange(o - cfg.img_history_size + 1, o + 1)
+        valid = hist >= 0
+        hist = np.maximum(hist, 0)
+        h, w = fi.image_hw
+        images = np.zeros((cfg.img_history_size, len(CAMERA_SLOTS), h, w, 3), np.uint8)
+        mask = np.zeros((cfg.img_history_size, len(CAMERA_SLOTS)), bool)
+        for slot, key in enumerate(lh.IMAGE_KEYS):  # cam_high, right_wrist; left_wrist stays empty
+            images[:, slot] = flip_to_camera_view(lh.read_images(f, fi.path, d.key, key, hist))
+            mask[:, slot] = valid
+
+        joints = low.joints[o] if low.joints is not None else None
+        state, state_mask = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], joints, cfg.use_joint_state)
+
+        # Actions k..k+C-1, each encoded against the pose that preceded it; pad by repeating the last.
+        m = min(cfg.action_chunk_size, d.length - k)
+        pre = slice(k - off, k - off + m)
+        enc = encode_actions(low.actions[k:k + m], Pose(low.ee_pos[pre], low.ee_ori[pre]),
+                             cfg.action_encoding, fi.scale)
+        actions = np.empty((cfg.action_chunk_size, enc.shape[-1]), np.float32)
+        actions[:m] = enc
+        actions[m:] = enc[-1]
+        action_valid = np.zeros(cfg.action_chunk_size, bool)
+        action_valid[:m] = True
+
+        sample = {
+            "images": images.reshape(-1, h, w, 3),
+            "image_mask": mask.reshape(-1),
+            "state": state.astype(np.float32)[None],
+            "state_elem_mask": state_mask,
+            "actions": actions,
+            "action_elem_mask": self._action_mask.copy(),
+            "action_valid": action_valid,
+            "ctrl_freq": float(cfg.control_freq),
+            "instruction": fi.instruction,
+            "suite": self.specs[fi.suite].name,
+        }
+        if self.lang_store is not None:
+            sample["lang_embed"] = self.lang_store.get(fi.instruction)
+        return sample
+
+
+def build_sampler(dataset: LiberoDataset, num_samples: int | None = None, generator=None):
+    """A ``WeightedRandomSampler`` (with replacement) when suites are weighted unequally per sample;
+    ``None`` when all weights are equal -- then use ``DataLoader(shuffle=True)``, which visits every
+    sample exactly once per epoch."""
+    if dataset.weights_are_uniform():
+        return None
+    import torch
+    from torch.utils.data import WeightedRandomSampler
+
+    w = torch.as_tensor(dataset.sample_weights(), dtype=torch.double)
+    return WeightedRandomSampler(w, num_samples or len(dataset), replacement=True, generator=generator)
