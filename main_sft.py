@@ -1,0 +1,116 @@
+"""Supervised fine-tuning of RDT on LIBERO (full or LoRA), on accelerate + DeepSpeed.
+
+    # one GPU / CPU
+    python main_sft.py --config_path configs/tiny.yaml --output_dir checkpoints/tiny --max_train_steps 20
+    # DeepSpeed (one node, all GPUs; or --hostfile for several nodes)
+    deepspeed main_sft.py --deepspeed configs/zero2.json --pretrained_model_name_or_path robotics-diffusion-transformer/rdt-1b ...
+    # torchrun / accelerate launch work too
+Model/data settings live in the YAML config (``--set key.path=value`` overrides any of them); the flags
+below are the training knobs of the official ``main.py`` plus LoRA and EMA.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from configs.loader import apply_override, load_config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    # --- config & paths
+    a("--config_path", default="configs/base.yaml", help="YAML config (configs/base.yaml, configs/tiny.yaml)")
+    a("--set", nargs="*", action="extend", default=None, metavar="KEY=VALUE",
+      help="config overrides (repeatable), e.g. dataset.action_encoding=delta")
+    a("--deepspeed", default=None, help="DeepSpeed config json (configs/zero2.json, configs/zero3.json)")
+    a("--pretrained_model_name_or_path", default=None,
+      help="hub id, save_pretrained dir, DeepSpeed mp_rank_00_model_states.pt, or empty for random init")
+    a("--pretrained_text_encoder_name_or_path", default=None, help="default: model.text_encoder of the config")
+    a("--pretrained_vision_encoder_name_or_path", default=None, help="default: model.vision_encoder of the config")
+    a("--output_dir", default="checkpoints/rdt-finetune")
+    a("--run_name", default=None, help="name for trackers and outs/videos/<run_name> (default: output dir name)")
+    a("--seed", type=int, default=42)
+    # --- data
+    a("--load_from_hdf5", action="store_true", help="accepted for compatibility: data is always read from HDF5")
+    a("--dataset_type", default="finetune", choices=["finetune"], help="only fine-tuning datasets are supported")
+    a("--datasets_config", default=None, help="suites table (default: dataset.datasets_config of the config)")
+    a("--precomp_lang_embed", nargs="?", const="data/datasets/lang_embeddings", default=None, metavar="DIR",
+      help="use precomputed T5 embeddings from DIR (scripts/preprocess_language_embeddings.py) instead of running T5")
+    a("--dataloader_num_workers", type=int, default=0)
+    a("--image_aug", action="store_true", default=None, help="colour jitter + corruption on the device")
+    a("--state_noise_snr", type=float, default=None, help="state noise SNR in dB (e.g. 40)")
+    a("--cond_mask_prob", type=float, default=None, help="condition dropout probability (default 0.1)")
+    a("--cam_ext_mask_prob", type=float, default=None)
+    # --- optimisation
+    a("--train_batch_size", type=int, default=4, help="per device")
+    a("--gradient_accumulation_steps", type=int, default=1)
+    a("--max_train_steps", type=int, default=None, help="optimizer steps (overrides num_train_epochs)")
+    a("--num_train_epochs", type=int, default=1)
+    a("--learning_rate", type=float, default=5e-6)
+    a("--scale_lr", action="store_true", help="multiply the LR by batch x accumulation x processes")
+    a("--lr_scheduler", default="constant",
+      choices=["constant", "constant_with_warmup", "cosine", "linear", "cosine_with_restarts", "polynomial"])
+    a("--lr_warmup_steps", type=int, default=500)
+    a("--lr_num_cycles", type=int, default=1)
+    a("--lr_power", type=float, default=1.0)
+    a("--adam_beta1", type=float, default=0.9)
+    a("--adam_beta2", type=float, default=0.999)
+    a("--adam_weight_decay", type=float, default=1e-2)
+    a("--adam_epsilon", type=float, default=1e-8)
+    a("--use_8bit_adam", action="store_true", help="bitsandbytes AdamW8bit (GPU only)")
+    a("--max_grad_norm", type=float, default=1.0)
+    a("--mixed_precision", default=None, choices=["no", "fp16", "bf16"])
+    a("--gradient_checkpointing", action="store_true")
+    a("--set_grads_to_none", action="store_true")
+    # --- checkpoints
+    a("--checkpointing_period", type=int, default=500)
+    a("--checkpoints_total_limit", type=int, default=None)
+    a("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint-N folder")
+    a("--use_ema", action="store_true", help="also keep (and save under checkpoint-N/ema) an EMA of the weights")
+    # --- validation sampling
+    a("--sample_period", type=int, default=-1, help="every N steps: sampled-action MSE on train and held-out episodes")
+    a("--sample_batch_size", type=int, default=8)
+    a("--num_sample_batches", type=int, default=2)
+    # --- LoRA
+    a("--use_lora", action="store_true")
+    a("--lora_rank", type=int, default=32)
+    a("--lora_alpha", type=int, default=64)
+    a("--lora_dropout", type=float, default=0.0)
+    a("--lora_target_modules", nargs="*", default=None, help="default: every Linear of the DiT blocks")
+    a("--lora_modules_to_save", nargs="*", default=["state_adaptor"], help="modules trained in full with LoRA")
+    # --- logging
+    a("--report_to", default="tensorboard", choices=["wandb", "tensorboard", "none"])
+    a("--wandb_project", default=None, help="default: $WANDB_PROJECT or rdt-libero")
+    a("--log_period", type=int, default=10)
+    a("--local_rank", type=int, default=-1, help="set by the deepspeed launcher")
+    return p
+
+
+def config_from_args(args) -> dict:
+    cfg = load_config(args.config_path, args.set or [])
+    ds = cfg["dataset"]
+    for flag in ("image_aug", "state_noise_snr", "cond_mask_prob", "cam_ext_mask_prob"):
+        value = getattr(args, flag)
+        if value is not None:
+            apply_override(cfg, f"dataset.{flag}={value}")
+    if args.datasets_config:
+        ds["datasets_config"] = args.datasets_config
+    return cfg
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    from train.train_sft import TrainingDiverged, train
+
+    try:
+        train(args, cfg)
+    except TrainingDiverged as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

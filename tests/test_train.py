@@ -1,0 +1,179 @@
+"""Training: exact resume, crash-safe checkpoints, pruning, NaN stop, LoRA, DeepSpeed on CPU.
+
+The runs are real `main_sft.py` processes on the tiny config; faults are real SIGKILLs injected with
+RDT_FAULT (train/faults.py).
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from train import checkpointing as ckpt
+from train.sampler import EpochSampler
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def read_losses(run_dir: Path) -> dict[int, float]:
+    losses = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "loss" in rec:
+            losses[rec["step"]] = rec["loss"]  # a resumed run rewrites the steps it repeats
+    return losses
+
+
+@pytest.fixture(scope="module")
+def run_train(tiny_encoders_dir, fixture_suite):
+    def run(out_dir: Path, *extra: str, fault: str = "", launcher=(sys.executable,), check=True,
+            suites=None, stats=None, timeout=600):
+        cmd = [*launcher, str(REPO / "main_sft.py"), "--config_path", "configs/tiny.yaml",
+               "--set", f"model.vision_encoder={tiny_encoders_dir / 'siglip'}",
+               f"model.text_encoder={tiny_encoders_dir / 't5'}",
+               f"dataset.datasets_config={suites or fixture_suite['suites']}",
+               f"dataset.stats_path={stats or fixture_suite['stats']}",
+               "--output_dir", str(out_dir), "--report_to", "none", "--train_batch_size", "4",
+               "--learning_rate", "1e-3", "--seed", "7", "--log_period", "1", "--image_aug",
+               "--state_noise_snr", "40", *extra]
+        env = {**os.environ, "RDT_FAULT": fault, "TOKENIZERS_PARALLELISM": "false"}
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"training failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        return proc
+    return run
+
+
+def test_epoch_sampler_visits_every_sample_once_and_resumes():
+    s = EpochSampler(103, seed=3, drop_last_to=1)
+    s.set_epoch(2)
+    full = list(s)
+    assert sorted(full) == list(range(103))
+    s.set_epoch(2, skip=40)
+    assert list(s) == full[40:]
+    s.set_epoch(3)
+    assert list(s) != full
+    shards = [list(EpochSampler(100, seed=3, rank=r, world_size=4)) for r in range(4)]
+    assert sorted(sum(shards, [])) == list(range(100))
+
+
+def test_exact_resume_after_sigkill(tmp_path, run_train):
+    straight = tmp_path / "straight"
+    run_train(straight, "--max_train_steps", "6", "--checkpointing_period", "3")
+    killed = tmp_path / "killed"
+    proc = run_train(killed, "--max_train_steps", "6", "--checkpointing_period", "3", fault="kill@4", check=False)
+    assert proc.returncode == -9, proc.stderr[-2000:]  # really SIGKILLed after step 4
+    assert [s for s, _ in ckpt.complete_checkpoints(killed)] == [3]
+    run_train(killed, "--max_train_steps", "6", "--checkpointing_period", "3", "--resume_from_checkpoint", "latest")
+    a, b = read_losses(straight), read_losses(killed)
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]
+    for step in range(1, 7):
+        assert a[step] == b[step], f"step {step}: {a[step]} != {b[step]}"
+    # The final weights are identical too.
+    wa = ckpt.complete_checkpoints(straight)[-1][1] / "model.safetensors"
+    wb = ckpt.complete_checkpoints(killed)[-1][1] / "model.safetensors"
+    from safetensors.torch import load_file
+    sa, sb = load_file(str(wa)), load_file(str(wb))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_kill_while_writing_checkpoint_keeps_previous(tmp_path, run_train):
+    out = tmp_path / "run"
+    proc = run_train(out, "--max_train_steps", "6", "--checkpointing_period", "2",
+                     fault="kill_in_checkpoint@4", check=False)
+    assert proc.returncode == -9
+    assert (out / "checkpoint-4.tmp").is_dir() and not (out / "checkpoint-4").exists()
+    assert ckpt.resolve_resume("latest", out).name == "checkpoint-2"
+    from configs.loader import load_config
+    from models.loading import load_runner
+    runner = load_runner(out / "checkpoint-2")  # the previous checkpoint is intact and loadable
+    assert sum(p.numel() for p in runner.parameters()) > 0
+    run_train(out, "--max_train_steps", "6", "--checkpointing_period", "2", "--resume_from_checkpoint", "latest")
+    assert not (out / "checkpoint-4.tmp").exists()
+    assert [s for s, _ in ckpt.complete_checkpoints(out)] == [2, 4, 6]
+
+
+def test_pruning_keeps_newest(tmp_path, run_train):
+    out = tmp_path / "run"
+    run_train(out, "--max_train_steps", "5", "--checkpointing_period", "1", "--checkpoints_total_limit", "2")
+    assert [s for s, _ in ckpt.complete_checkpoints(out)] == [4, 5]
+
+
+def test_non_finite_loss_stops_with_message(tmp_path, run_train):
+    out = tmp_path / "run"
+    proc = run_train(out, "--max_train_steps", "6", "--checkpointing_period", "2", fault="nan_loss@3", check=False)
+    assert proc.returncode == 3
+    assert "non-finite loss" in proc.stderr and "checkpoint-2" in proc.stderr
+    assert [s for s, _ in ckpt.complete_checkpoints(out)] == [2]
+
+
+def test_sampling_metrics_and_plot(tmp_path, run_train):
+    out = tmp_path / "run"
+    run_train(out, "--max_train_steps", "2", "--checkpointing_period", "2", "--sample_period", "2",
+              "--sample_batch_size", "4", "--num_sample_batches", "1", "--run_name", f"test-{tmp_path.name}",
+              "--set", "dataset.val_fraction=0.34")
+    recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    sampled = [r for r in recs if "overall_avg_sample_mse" in r]
+    assert sampled and "val/overall_avg_sample_mse" in sampled[0] and "fix_sample_mse" in sampled[0]
+    assert np.isfinite(sampled[0]["overall_avg_sample_mse"])
+    plot = REPO / "outs" / "videos" / f"test-{tmp_path.name}" / "step-0000002.png"
+    assert plot.is_file() and plot.stat().st_size > 1000
+    plot.unlink()
+    plot.parent.rmdir()
+    # The checkpoint carries everything evaluation needs.
+    train_cfg = json.loads((out / "checkpoint-2" / "train_config.json").read_text())
+    assert train_cfg["config"]["dataset"]["action_encoding"] == "abs_goal"
+
+
+def test_lora_adapter_is_small_and_merge_matches(tmp_path, run_train, tiny_encoders_dir):
+    full = tmp_path / "full"
+    run_train(full, "--max_train_steps", "2", "--checkpointing_period", "2")
+    lora = tmp_path / "lora"
+    run_train(lora, "--max_train_steps", "3", "--checkpointing_period", "3", "--use_lora", "--lora_rank", "4",
+              "--lora_alpha", "8", "--pretrained_model_name_or_path", str(full / "checkpoint-2"),
+              "--learning_rate", "1e-2")
+    ck = lora / "checkpoint-3"
+    adapter = ck / "adapter_model.safetensors"
+    assert adapter.is_file() and not (ck / "model.safetensors").exists()
+    assert adapter.stat().st_size < 0.5 * (full / "checkpoint-2" / "model.safetensors").stat().st_size
+
+    from models.loading import load_runner
+    from models.lora import load_lora_runner
+    merged = load_runner(ck).eval()                            # base + adapter, merged
+    unmerged = load_lora_runner(ck, merge=False).eval()        # base + adapter, as trained
+    base = load_runner(full / "checkpoint-2").eval()
+    trainable = sum(p.numel() for n, p in unmerged.named_parameters() if "lora_" in n)
+    total = sum(p.numel() for p in base.parameters())
+    assert 0 < trainable < 0.3 * total
+    kw = base.init_kwargs
+    g = torch.Generator().manual_seed(0)
+    mask = torch.zeros(1, 1, 128)
+    mask[..., [10] + list(range(30, 39))] = 1
+    inputs = dict(lang_tokens=torch.randn(1, 5, kw["lang_token_dim"], generator=g),
+                  lang_attn_mask=torch.ones(1, 5, dtype=torch.bool),
+                  img_tokens=torch.randn(1, kw["img_cond_len"], kw["img_token_dim"], generator=g),
+                  state_tokens=torch.randn(1, 1, 128, generator=g) * mask, action_mask=mask,
+                  ctrl_freqs=torch.tensor([20.0]), noise=torch.randn(1, 64, 128, generator=g))
+    a = merged.predict_action(**inputs)
+    b = unmerged.predict_action(**inputs)
+    c = base.predict_action(**inputs)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(a, c, atol=1e-4), "the adapter changed nothing"
+
+
+@pytest.mark.slow
+def test_deepspeed_zero2_via_torchrun_on_cpu(tmp_path, run_train):
+    out = tmp_path / "ds"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1",
+                "--master_port", str(29650 + os.getpid() % 100)]
+    run_train(out, "--max_train_steps", "3", "--checkpointing_period", "3", "--deepspeed", "configs/zero2.json",
+              launcher=torchrun, timeout=900)
+    losses = read_losses(out)
+    assert sorted(losses) == [1, 2, 3] and all(np.isfinite(v) for v in losses.values())
+    ck = ckpt.complete_checkpoints(out)[-1][1]
+    from models.loading import load_runner
+    load_runner(ck)  # the DeepSpeed run's checkpoint loads like any other

@@ -1,0 +1,409 @@
+"""The fine-tuning loop: build -> (resume) -> step / log / checkpoint / sample -> final checkpoint.
+
+Reproducibility: the data order comes from ``EpochSampler`` (seed + epoch) and every random draw of
+a step (diffusion noise and timesteps, condition dropout, augmentation) from a generator seeded by
+(seed, step, micro-batch, rank). Restoring the weights and optimizer state is then enough for a
+resumed run to repeat the uninterrupted one exactly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from train import checkpointing as ckpt
+from train.faults import maybe_fault
+
+log = logging.getLogger("train")
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------- setup
+def _ensure_distributed_env() -> None:
+    """DeepSpeed initialises torch.distributed even for one process; a plain `python main_sft.py`
+    has no launcher variables (and no mpi4py), so provide the single-process ones."""
+    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"),
+                       ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(29500 + os.getpid() % 1000))):
+        os.environ.setdefault(key, value)
+
+
+def build_accelerator(args, output_dir: Path):
+    from accelerate import Accelerator
+    from accelerate.utils import DeepSpeedPlugin, ProjectConfiguration
+
+    plugin = None
+    if args.deepspeed:
+        if not Path(args.deepspeed).is_file():
+            raise FileNotFoundError(f"--deepspeed {args.deepspeed}: file not found")
+        _ensure_distributed_env()
+        plugin = DeepSpeedPlugin(hf_ds_config=args.deepspeed)
+        ds_cfg = plugin.deepspeed_config
+        ds_cfg["train_micro_batch_size_per_gpu"] = args.train_batch_size
+        ds_cfg["gradient_accumulation_steps"] = args.gradient_accumulation_steps
+        ds_cfg["gradient_clipping"] = args.max_grad_norm
+    report = None if args.report_to == "none" else args.report_to
+    if report == "wandb":
+        os.environ.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
+        os.environ.setdefault("WANDB_DIR", str(output_dir))
+    return Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=report,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        deepspeed_plugin=plugin,
+    )
+
+
+def setup_logging(output_dir: Path, is_main: bool) -> None:
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO if is_main else logging.WARNING)
+    if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
+        sh = logging.StreamHandler()
+        sh.setFormatter(fmt)
+        root.addHandler(sh)
+    if is_main:
+        fh = logging.FileHandler(output_dir / "training.log")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+    for noisy in ("httpx", "urllib3", "PIL", "matplotlib", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def step_generator(seed: int, step: int, micro: int, rank: int, device) -> torch.Generator:
+    digest = hashlib.sha256(f"{seed}/{step}/{micro}/{rank}".encode()).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def load_stats(path: str, suites, required: bool) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        if required:
+            raise FileNotFoundError(f"dataset statistics {p} not found (needed for condition dropout / state "
+                                    f"noise): run `python -m scripts.compute_dataset_stats`")
+        return {}
+    stats = json.loads(p.read_text())
+    missing = [s for s in suites if s not in stats]
+    if missing and required:
+        raise KeyError(f"{p} has no statistics for {missing}: run `python -m scripts.compute_dataset_stats`")
+    return stats
+
+
+def build_encoders(args, cfg, device, dtype):
+    from models.multimodal_encoder.siglip_encoder import SiglipVisionTower
+    from models.multimodal_encoder.t5_encoder import T5Embedder
+
+    model_cfg = cfg["model"]
+    vision = SiglipVisionTower(args.pretrained_vision_encoder_name_or_path or model_cfg["vision_encoder"],
+                               dtype=dtype).to(device)
+    if vision.hidden_size != model_cfg["img_token_dim"] or vision.num_patches != model_cfg["img_tokens_per_image"]:
+        raise ValueError(f"vision encoder gives {vision.num_patches} tokens x {vision.hidden_size}, config expects "
+                         f"model.img_tokens_per_image={model_cfg['img_tokens_per_image']} x "
+                         f"model.img_token_dim={model_cfg['img_token_dim']}")
+    text = None
+    if not args.precomp_lang_embed:
+        text = T5Embedder(args.pretrained_text_encoder_name_or_path or model_cfg["text_encoder"],
+                          max_length=cfg["dataset"]["tokenizer_max_length"], dtype=dtype, device=device)
+        if text.hidden_size != model_cfg["lang_token_dim"]:
+            raise ValueError(f"text encoder d_model {text.hidden_size} != model.lang_token_dim "
+                             f"{model_cfg['lang_token_dim']} (RDT-1B needs google/t5-v1_1-xxl, 4096)")
+    return vision, text
+
+
+def build_datasets(args, cfg):
+    from data.dataset import LiberoDataset
+
+    ds_cfg = cfg["dataset"]
+    common = dict(datasets=ds_cfg["datasets_config"], lang_embed_dir=args.precomp_lang_embed,
+                  lang_embed_dim=cfg["model"]["lang_token_dim"] if args.precomp_lang_embed else None)
+    val_ratio = float(ds_cfg.get("val_fraction") or 0.0)
+    train_ds = LiberoDataset(cfg, split="train" if val_ratio > 0 else "all", **common)
+    val_ds = None
+    if val_ratio > 0 and args.sample_period > 0:
+        try:
+            val_ds = LiberoDataset(cfg, split="val", **common)
+        except Exception as exc:  # e.g. every file has a single demo: nothing to hold out
+            log.warning("no held-out episodes for validation (%s); sampling MSE on training episodes only", exc)
+    return train_ds, val_ds
+
+
+def build_optimizer(args, params):
+    if args.use_8bit_adam:
+        try:
+            import bitsandbytes as bnb
+        except ImportError as exc:
+            raise ImportError("--use_8bit_adam needs bitsandbytes (pip install bitsandbytes, GPU only)") from exc
+        cls = bnb.optim.AdamW8bit
+    else:
+        cls = torch.optim.AdamW
+    return cls(params, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
+               weight_decay=args.adam_weight_decay, eps=args.adam_epsilon)
+
+
+def unwrap_runner(model):
+    """The RDTRunner inside accelerate/DeepSpeed/peft wrappers."""
+    from models.rdt_runner import RDTRunner
+
+    m = model
+    for _ in range(5):
+        if isinstance(m, RDTRunner):
+            return m
+        m = getattr(m, "module", None) or getattr(m, "base_model", None) or getattr(m, "model", None)
+    raise TypeError(f"no RDTRunner inside {type(model).__name__}")
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class MetricsFile:
+    """metrics.jsonl, one line per log event, flushed at once (a crash loses nothing)."""
+
+    def __init__(self, path: Path, enabled: bool):
+        self.f = open(path, "a", buffering=1) if enabled else None
+
+    def write(self, record: dict) -> None:
+        if self.f:
+            self.f.write(json.dumps(record) + "\n")
+            self.f.flush()
+
+
+# ---------------------------------------------------------------------------------------- loop
+def train(args, cfg) -> Path:
+    from diffusers.optimization import get_scheduler
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from models.loading import load_runner, save_pretrained
+    from models.lora import apply_lora, save_lora
+    from train.batch import Conditioner, ConditioningOptions, collate
+    from train.sample import plot_chunks, sample_mse
+    from train.sampler import EpochSampler
+
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = build_accelerator(args, output_dir)
+    is_main = accelerator.is_main_process
+    setup_logging(output_dir, is_main)
+    run_name = args.run_name or output_dir.name
+    device = accelerator.device
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    if is_main:
+        ckpt.remove_partial(output_dir)
+        (output_dir / "train_config.json").write_text(json.dumps({"args": vars(args), "config": cfg}, indent=2))
+    torch.manual_seed(args.seed)
+
+    # ---- model, encoders, data
+    vision, text = build_encoders(args, cfg, device, weight_dtype)
+    runner = load_runner(args.pretrained_model_name_or_path, cfg)
+    base_source = args.pretrained_model_name_or_path
+    if args.use_lora:
+        if not base_source:  # random base: keep it, the adapter is meaningless without it
+            base_dir = output_dir / "base_model"
+            if is_main and not (base_dir / "config.json").is_file():
+                save_pretrained(runner, base_dir)
+            accelerator.wait_for_everyone()
+            runner = load_runner(base_dir)
+            base_source = "../base_model"
+        from models.lora import DEFAULT_TARGETS
+        runner = apply_lora(runner, args.lora_rank, args.lora_alpha, args.lora_dropout,
+                            args.lora_target_modules or DEFAULT_TARGETS, args.lora_modules_to_save)
+    if args.gradient_checkpointing:
+        unwrap_runner(runner).gradient_checkpointing_enable()
+    ema = None
+    if args.use_ema:
+        from diffusers.training_utils import EMAModel
+        e = cfg["model"]["ema"]
+        ema = EMAModel(runner.parameters(), decay=e["max_value"], min_decay=e["min_value"],
+                       update_after_step=e["update_after_step"], use_ema_warmup=True,
+                       inv_gamma=e["inv_gamma"], power=e["power"])
+
+    train_ds, val_ds = build_datasets(args, cfg)
+    ds_cfg = cfg["dataset"]
+    options = ConditioningOptions.from_config(ds_cfg)
+    stats = load_stats(ds_cfg["stats_path"], train_ds.suite_names,
+                       required=options.cond_mask_prob > 0 or options.state_noise_snr is not None)
+    empty_lang = None
+    if args.precomp_lang_embed and options.cond_mask_prob > 0:
+        empty_lang = train_ds.lang_store.get("") if "" in train_ds.lang_store else None
+    conditioner = Conditioner(vision, text, empty_lang, stats, options, dtype=weight_dtype,
+                              num_cameras=cfg["common"]["num_cameras"])
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    weights = None if train_ds.weights_are_uniform() else train_ds.sample_weights()
+    sampler = EpochSampler(len(train_ds), weights, seed=args.seed, rank=rank, world_size=world,
+                           drop_last_to=args.train_batch_size)
+    loader = DataLoader(train_ds, batch_size=args.train_batch_size, sampler=sampler, collate_fn=collate,
+                        num_workers=args.dataloader_num_workers, drop_last=True,
+                        persistent_workers=False, pin_memory=device.type == "cuda")
+    batches_per_epoch = len(sampler) // args.train_batch_size
+    steps_per_epoch = max(1, batches_per_epoch // args.gradient_accumulation_steps)
+    max_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+
+    # ---- optimisation
+    lr = args.learning_rate
+    if args.scale_lr:
+        lr *= args.gradient_accumulation_steps * args.train_batch_size * world
+        args.learning_rate = lr
+    params = [p for p in runner.parameters() if p.requires_grad]
+    optimizer = build_optimizer(args, params)
+    lr_scheduler = get_scheduler(args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps,
+                                 num_training_steps=max_steps, num_cycles=args.lr_num_cycles, power=args.lr_power)
+    runner, optimizer = accelerator.prepare(runner, optimizer)
+    accelerator.register_for_checkpointing(lr_scheduler)
+    if ema is not None:
+        ema.to(device)
+        accelerator.register_for_checkpointing(ema)
+
+    global_step, epoch, batch_in_epoch = 0, 0, 0
+    resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, output_dir)
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from / "train_state"))
+        state = ckpt.read_state(resume_from)
+        global_step, epoch, batch_in_epoch = state["global_step"], state["epoch"], state["batch_in_epoch"]
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_from, global_step, epoch, batch_in_epoch)
+    elif args.resume_from_checkpoint == "latest":
+        log.info("--resume_from_checkpoint latest: no checkpoint in %s yet, starting fresh", output_dir)
+
+    if accelerator.log_with and is_main:
+        flat = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers(args.wandb_project or os.environ.get("WANDB_PROJECT", "rdt-libero"),
+                                  config=flat, init_kwargs={"wandb": {"name": run_name}})
+    metrics_file = MetricsFile(output_dir / "metrics.jsonl", is_main)
+    trainable = sum(p.numel() for p in params)
+    log.info("training %s: %d samples (%d suites), %.2fM trainable params, batch %d x accum %d x %d proc, "
+             "%d steps (%d per epoch)", run_name, len(train_ds), len(train_ds.suite_names), trainable / 1e6,
+             args.train_batch_size, args.gradient_accumulation_steps, world, max_steps, steps_per_epoch)
+
+    def save(step: int) -> Path:
+        tmp = ckpt.temp_dir_for(output_dir, step)
+        if is_main:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp / "train_state"))
+        state_dict = accelerator.get_state_dict(runner)
+        final = tmp.with_name(tmp.name[:-4])
+        if is_main:
+            model = accelerator.unwrap_model(runner)
+            if args.use_lora:
+                save_lora(model, tmp, base_source)
+            else:
+                save_pretrained(unwrap_runner(model), tmp, state_dict=state_dict)
+            if ema is not None:  # swap the EMA weights in, save them, swap back
+                ema.store(model.parameters())
+                ema.copy_to(model.parameters())
+                (save_lora(model, tmp / "ema", base_source) if args.use_lora
+                 else save_pretrained(unwrap_runner(model), tmp / "ema"))
+                ema.restore(model.parameters())
+            # Everything evaluation needs to rebuild the policy from this folder alone.
+            (tmp / "train_config.json").write_text(json.dumps({"args": vars(args), "config": cfg}, indent=2))
+            maybe_fault("kill_in_checkpoint", step)
+            final = ckpt.finalize(tmp, {"global_step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
+                                        "run_name": run_name, "seed": args.seed,
+                                        "config_path": str(args.config_path)})
+            ckpt.prune(output_dir, args.checkpoints_total_limit)
+            log.info("saved %s", final)
+        accelerator.wait_for_everyone()
+        return final
+
+    def run_sampling(step: int) -> None:
+        model = accelerator.unwrap_model(runner)
+        metrics, example = sample_mse(model, conditioner, train_ds, args.sample_batch_size,
+                                      args.num_sample_batches, seed=args.seed)
+        if val_ds is not None:
+            val_metrics, val_example = sample_mse(model, conditioner, val_ds, args.sample_batch_size,
+                                                  args.num_sample_batches, seed=args.seed, prefix="val/")
+            metrics.update(val_metrics)
+            example = val_example or example
+        if is_main:
+            log.info("step %d sampling: %s", step, ", ".join(f"{k} {v:.5f}" for k, v in sorted(metrics.items())))
+            accelerator.log(metrics, step=step)
+            metrics_file.write({"step": step, **metrics})
+            if example is not None:
+                plot_chunks(example, Path("outs/videos") / run_name / f"step-{step:07d}.png", step)
+
+    # ---- loop
+    runner.train()
+    progress = tqdm(total=max_steps, initial=global_step, disable=not is_main, desc="train", dynamic_ncols=True)
+    micro, loss_acc, t_last, samples_since = 0, 0.0, time.perf_counter(), 0
+    last_saved = global_step if resume_from is not None else -1
+    while global_step < max_steps:
+        sampler.set_epoch(epoch, skip=batch_in_epoch * args.train_batch_size)
+        for batch in loader:
+            with accelerator.accumulate(runner):
+                gen = step_generator(args.seed, global_step, micro, rank, device)
+                inputs = conditioner(batch, gen, train=True)
+                actions = batch["actions"].to(device, dtype=weight_dtype)
+                loss = runner(action_gt=actions, generator=gen, **inputs)
+                accelerator.backward(loss)
+                grad_norm = None
+                if accelerator.sync_gradients:
+                    grad_norm = accelerator.clip_grad_norm_(params, args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=args.set_grads_to_none)
+            batch_in_epoch += 1
+            micro += 1
+            loss_acc += loss.detach().float().item()
+            samples_since += batch["state"].shape[0] * world
+            if not accelerator.sync_gradients:
+                continue
+            lr_scheduler.step()
+            step_loss = loss_acc / micro
+            micro, loss_acc = 0, 0.0
+            global_step += 1
+            step_loss = maybe_fault("nan_loss", global_step, step_loss)
+            if not math.isfinite(step_loss):
+                last = ckpt.complete_checkpoints(output_dir)
+                raise TrainingDiverged(
+                    f"non-finite loss ({step_loss}) at step {global_step}; stopping without saving. Last good "
+                    f"checkpoint: {last[-1][1] if last else 'none'} (resume with --resume_from_checkpoint latest, "
+                    f"perhaps with a lower --learning_rate or more --lr_warmup_steps)")
+            if ema is not None:
+                ema.step(accelerator.unwrap_model(runner).parameters())
+            progress.update(1)
+            progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr_scheduler.get_last_lr()[0]:.2e}")
+            if global_step % args.log_period == 0 or global_step == 1 or global_step == max_steps:
+                now = time.perf_counter()
+                record = {"step": global_step, "loss": step_loss, "lr": lr_scheduler.get_last_lr()[0],
+                          "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                          "samples_per_s": samples_since / max(now - t_last, 1e-9),
+                          "peak_mem_mb": peak_memory_mb(device), "epoch": epoch}
+                t_last, samples_since = now, 0
+                accelerator.log({k: v for k, v in record.items() if v is not None}, step=global_step)
+            else:
+                record = {"step": global_step, "loss": step_loss}
+            metrics_file.write(record)
+            if global_step % args.checkpointing_period == 0:
+                save(global_step)
+                last_saved = global_step
+            if args.sample_period > 0 and global_step % args.sample_period == 0:
+                run_sampling(global_step)
+            maybe_fault("kill", global_step)
+            if global_step >= max_steps:
+                break
+        else:
+            epoch, batch_in_epoch = epoch + 1, 0
+            continue
+        break
+    progress.close()
+    final = output_dir / f"checkpoint-{global_step}"
+    if last_saved != global_step:
+        final = save(global_step)
+    accelerator.end_training()
+    log.info("done: %d steps; final checkpoint %s", global_step, final)
+    return final
