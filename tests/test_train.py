@@ -177,3 +177,38 @@ def test_deepspeed_zero2_via_torchrun_on_cpu(tmp_path, run_train):
     ck = ckpt.complete_checkpoints(out)[-1][1]
     from models.loading import load_runner
     load_runner(ck)  # the DeepSpeed run's checkpoint loads like any other
+
+
+def test_precomputed_language_embeddings(tmp_path, run_train, tiny_encoders_dir, fixture_suite):
+    from data.lang_embeddings import LangEmbeddingStore
+    from scripts.preprocess_language_embeddings import main as preprocess
+
+    store = tmp_path / "lang"
+    preprocess(["--config", "configs/tiny.yaml", "--datasets_config", str(fixture_suite["suites"]),
+                "--text_encoder", str(tiny_encoders_dir / "t5"), "--out", str(store)])
+    s = LangEmbeddingStore(store, expected_dim=32)
+    assert "put the bowl on the stove" in s and "" in s and s.get("put the bowl on the stove").ndim == 2
+    out = tmp_path / "run"
+    run_train(out, "--max_train_steps", "2", "--checkpointing_period", "2", "--precomp_lang_embed", str(store))
+    assert sorted(read_losses(out)) == [1, 2]
+    # A store of the wrong width (e.g. t5-base's 768 for a 4096-d model) is refused up front.
+    proc = run_train(tmp_path / "bad", "--max_train_steps", "2", "--precomp_lang_embed", str(store),
+                     "--set", "model.lang_token_dim=768", check=False)
+    assert proc.returncode != 0 and "768" in proc.stderr and "32" in proc.stderr
+
+
+def test_lora_resume_and_checkpoint_size(tmp_path, run_train):
+    """A LoRA checkpoint holds no copy of the base weights, and a LoRA run resumes exactly."""
+    common = ("--use_lora", "--lora_rank", "4", "--lora_alpha", "8", "--max_train_steps", "4",
+              "--checkpointing_period", "2", "--learning_rate", "1e-2")
+    straight, killed = tmp_path / "a", tmp_path / "b"
+    run_train(straight, *common)
+    proc = run_train(killed, *common, fault="kill@3", check=False)
+    assert proc.returncode == -9
+    run_train(killed, *common, "--resume_from_checkpoint", "latest")
+    a, b = read_losses(straight), read_losses(killed)
+    assert [a[s] for s in range(1, 5)] == [b[s] for s in range(1, 5)]
+    ck = killed / "checkpoint-4"
+    base = (straight / "base_model" / "model.safetensors").stat().st_size
+    total = sum(p.stat().st_size for p in ck.rglob("*") if p.is_file() and "optimizer" not in p.name)
+    assert total < 0.5 * base, f"LoRA checkpoint without optimizer state is {total} B vs base {base} B"

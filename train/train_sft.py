@@ -169,6 +169,37 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def register_state_hooks(accelerator, use_lora: bool) -> None:
+    """Keep the model out of ``train_state/`` (non-DeepSpeed runs): it is already saved next to it in
+    save_pretrained form (or as the LoRA adapter), and a second copy would cost gigabytes at 1B
+    (and turn megabyte LoRA checkpoints into full-size ones). On resume it is read back from there."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        return  # DeepSpeed keeps its own (sharded) module states
+
+    def save_hook(models, weights, output_dir):
+        weights.clear()
+
+    def load_hook(models, input_dir):
+        from safetensors.torch import load_file
+
+        from models.loading import SAFE_WEIGHTS, load_state_dict_strict
+        ckpt_dir = Path(input_dir).parent
+        while models:
+            model = accelerator.unwrap_model(models.pop())
+            if use_lora:
+                from peft import set_peft_model_state_dict
+                result = set_peft_model_state_dict(model, load_file(str(ckpt_dir / "adapter_model.safetensors")))
+                if result.unexpected_keys:
+                    raise RuntimeError(f"adapter in {ckpt_dir} has unexpected keys {result.unexpected_keys[:5]}")
+            else:
+                load_state_dict_strict(unwrap_runner(model), load_file(str(ckpt_dir / SAFE_WEIGHTS)), str(ckpt_dir))
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
 class MetricsFile:
     """metrics.jsonl, one line per log event, flushed at once (a crash loses nothing)."""
 
@@ -263,6 +294,7 @@ def train(args, cfg) -> Path:
     lr_scheduler = get_scheduler(args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps,
                                  num_training_steps=max_steps, num_cycles=args.lr_num_cycles, power=args.lr_power)
     runner, optimizer = accelerator.prepare(runner, optimizer)
+    register_state_hooks(accelerator, args.use_lora)
     accelerator.register_for_checkpointing(lr_scheduler)
     if ema is not None:
         ema.to(device)
@@ -271,7 +303,8 @@ def train(args, cfg) -> Path:
     global_step, epoch, batch_in_epoch = 0, 0, 0
     resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, output_dir)
     if resume_from is not None:
-        accelerator.load_state(str(resume_from / "train_state"))
+        accelerator.load_state(str(resume_from / "train_state"),
+                               **({"load_module_strict": False} if args.use_lora and args.deepspeed else {}))
         state = ckpt.read_state(resume_from)
         global_step, epoch, batch_in_epoch = state["global_step"], state["epoch"], state["batch_in_epoch"]
         log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_from, global_step, epoch, batch_in_epoch)
@@ -295,7 +328,8 @@ def train(args, cfg) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp / "train_state"))
+        ds_kwargs = {"exclude_frozen_parameters": True} if args.use_lora and args.deepspeed else {}
+        accelerator.save_state(str(tmp / "train_state"), **ds_kwargs)
         state_dict = accelerator.get_state_dict(runner)
         final = tmp.with_name(tmp.name[:-4])
         if is_main:
