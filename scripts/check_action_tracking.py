@@ -1,0 +1,185 @@
+"""Closed-loop check of the action encoding in the LIBERO simulator.
+
+For each demo of a LIBERO HDF5 file, start the simulator at ``states[0]`` (controller refreshed,
+see `libero_eval.env.reset_to_state`) and drive the arm two ways, measuring the largest distance
+between the live end-effector position and the recorded path (``obs/ee_pos`` after each action):
+
+(a) open loop: replay the recorded 7-d actions;
+(b) closed loop: encode the recorded actions as ``abs_goal`` targets (the absolute OSC goal pose,
+    computed from the pose recorded before each action, `data.libero_mapping.encode_actions`), then
+    at every step decode the target against the LIVE pose (`decode_actions`, as evaluation does)
+    and execute that.
+
+(b) is what a policy trained on ``abs_goal`` targets executes; it must track the recorded path at
+least as well as (a), i.e. the encoding loses nothing at execution time.
+
+Usage::
+
+    python -m scripts.check_action_tracking                         # fixture file + 2 fresh sim demos
+    python -m scripts.check_action_tracking data/datasets/libero_goal/*.hdf5 --no_fixture --no_generate
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from data import libero_hdf5 as lh5
+from data.libero_mapping import Pose, decode_actions, encode_actions, pose_from_env_obs
+from libero_eval import env as lenv
+
+log = logging.getLogger("check_action_tracking")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "libero_format" / "put_the_bowl_on_the_stove_demo.hdf5"
+
+
+@dataclass
+class TrackingResult:
+    file: str
+    demo: str
+    steps: int
+    open_loop_mm: float  # max eef deviation from the recorded path, replaying the 7-d actions
+    closed_loop_mm: float  # same, executing abs_goal targets decoded against the live pose
+
+
+def task_of_file(f, path) -> tuple[str, int]:
+    """(suite, task id) from ``data.attrs['bddl_file_name']`` (``.../bddl_files/<suite>/<task>.bddl``)."""
+    bddl = f["data"].attrs.get("bddl_file_name")
+    if bddl is None:
+        raise lh5.LiberoDataError(path, "missing attribute", key="data.attrs['bddl_file_name']")
+    bddl = Path(bddl.decode() if isinstance(bddl, bytes) else str(bddl))
+    suite_name, task_name = bddl.parent.name, bddl.stem
+    suite = lenv.get_suite(suite_name)
+    names = suite.get_task_names()
+    if task_name not in names:
+        raise lh5.LiberoDataError(path, f"task {task_name!r} not in suite {suite_name}")
+    return suite_name, names.index(task_name)
+
+
+def _pre_action_poses(ee_pos, ee_ori, start: Pose, layout: str) -> Pose:
+    """Pose before each action: raw -> (start, obs[0..T-2]); no_noops -> obs[0..T-1]."""
+    if layout == "no_noops":
+        return Pose(ee_pos, ee_ori)
+    return Pose(np.concatenate([start.pos[None], ee_pos[:-1]]), np.concatenate([start.axis_angle[None], ee_ori[:-1]]))
+
+
+def _recorded_after(ee_pos, layout: str) -> np.ndarray:
+    """Recorded eef position after each action (no_noops: obs[t+1]; the last one is unknown -> NaN)."""
+    if layout == "raw":
+        return ee_pos
+    out = np.full_like(ee_pos, np.nan)
+    out[:-1] = ee_pos[1:]
+    return out
+
+
+def _max_dev_mm(live: list[np.ndarray], ref: np.ndarray) -> float:
+    d = np.linalg.norm(np.asarray(live) - ref, axis=-1)
+    return float(np.nanmax(d) * 1000.0)
+
+
+def track_demo(env, states: np.ndarray, demo: lh5.DemoLowDim, layout: str, scale) -> tuple[float, float, int]:
+    """(open-loop mm, closed-loop mm, steps) for one demo (env already built for its task)."""
+    ref = _recorded_after(demo.ee_pos, layout)
+
+    env.reset()
+    obs = lenv.reset_to_state(env, states[0], lenv.GRIPPER_OPEN)
+    start = pose_from_env_obs(obs)
+    live = []
+    for a in demo.actions:
+        obs, _, _, _ = env.step(a)
+        live.append(np.asarray(obs["robot0_eef_pos"]))
+    open_mm = _max_dev_mm(live, ref)
+
+    goals = encode_actions(demo.actions, _pre_action_poses(demo.ee_pos, demo.ee_ori, start, layout), "abs_goal", scale)
+    env.reset()
+    obs = lenv.reset_to_state(env, states[0], lenv.GRIPPER_OPEN)
+    live = []
+    for goal in goals:
+        a = decode_actions(goal, pose_from_env_obs(obs), "abs_goal", scale, binarize_gripper=True, clip=True)
+        obs, _, _, _ = env.step(a)
+        live.append(np.asarray(obs["robot0_eef_pos"]))
+    return open_mm, _max_dev_mm(live, ref), len(goals)
+
+
+def check_file(path: str | Path, max_demos: int | None = None) -> list[TrackingResult]:
+    """Tracking results for the demos of one file (one env, no cameras: physics only)."""
+    path = Path(path)
+    results = []
+    with lh5.open_file(path) as f:
+        layout = lh5.detect_layout(f, path)
+        scale = lh5.read_osc_scale(f, path)
+        suite, task_id = task_of_file(f, path)
+        demos = lh5.demo_keys(f, path)[: max_demos or None]
+        env = lenv.make_env(suite, task_id, seed=0, use_camera_obs=False)
+        try:
+            for demo in demos:
+                low = lh5.read_demo_lowdim(f, path, demo)
+                states = f[f"data/{demo}/states"][()]
+                n_env = len(lenv.sim_state(env))
+                if states.shape[1] != n_env:
+                    raise lh5.LiberoDataError(path, f"state size {states.shape[1]} != simulator's {n_env}",
+                                              key=f"data/{demo}/states")
+                open_mm, closed_mm, n = track_demo(env, states, low, layout, scale)
+                results.append(TrackingResult(str(path), demo, n, open_mm, closed_mm))
+                log.info("%s %s: open loop %.2f mm, closed loop (abs_goal) %.2f mm over %d steps",
+                         path.name, demo, open_mm, closed_mm, n)
+        finally:
+            lenv.close_env(env)
+    return results
+
+
+def print_table(results: Sequence[TrackingResult]) -> None:
+    print(f"{'file':<48} {'demo':<8} {'steps':>5} {'open-loop mm':>13} {'abs_goal closed-loop mm':>24}")
+    for r in results:
+        print(f"{Path(r.file).name[:48]:<48} {r.demo:<8} {r.steps:>5} {r.open_loop_mm:>13.2f} {r.closed_loop_mm:>24.2f}")
+    if results:
+        print(f"{'MAX':<48} {'':<8} {'':>5} {max(r.open_loop_mm for r in results):>13.2f} "
+              f"{max(r.closed_loop_mm for r in results):>24.2f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="*", help="LIBERO HDF5 files to check")
+    ap.add_argument("--no_fixture", action="store_true", help="skip the shared LIBERO-format fixture file")
+    ap.add_argument("--no_generate", action="store_true", help="do not make fresh simulator demos")
+    ap.add_argument("--suite", default="libero_goal", help="suite of the generated demos")
+    ap.add_argument("--task", type=int, default=1, help="task id of the generated demos")
+    ap.add_argument("--episodes", type=int, default=2, help="number of generated demos")
+    ap.add_argument("--format", choices=("raw", "no_noops"), default="raw", help="layout of the generated demos")
+    ap.add_argument("--max_demos", type=int, default=None, help="check at most this many demos per file")
+    args = ap.parse_args(argv)
+
+    files = [Path(p) for p in args.files]
+    if not args.no_fixture:
+        if FIXTURE.is_file():
+            files.insert(0, FIXTURE)
+        else:
+            log.warning("fixture file not found at %s; skipped", FIXTURE)
+    results: list[TrackingResult] = []
+    with tempfile.TemporaryDirectory(prefix="rdt_tracking_") as tmp:
+        if not args.no_generate:
+            from scripts.make_demo_dataset import make_dataset
+
+            files += make_dataset(args.suite, [args.task], args.episodes, tmp, fmt=args.format, progress=False)
+        if not files:
+            ap.error("nothing to check")
+        try:
+            for p in files:
+                results += check_file(p, args.max_demos)
+        except (lh5.LiberoDataError, ValueError) as exc:
+            log.error("%s", exc)
+            return 2
+    print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
