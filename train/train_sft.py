@@ -200,6 +200,16 @@ def register_state_hooks(accelerator, use_lora: bool) -> None:
     accelerator.register_load_state_pre_hook(load_hook)
 
 
+def gpu_utilization(device: torch.device) -> Optional[float]:
+    """Percent busy over the last sample period (needs pynvml; None where unavailable)."""
+    if device.type != "cuda":
+        return None
+    try:
+        return float(torch.cuda.utilization(device))
+    except Exception:  # pynvml missing or NVML unavailable
+        return None
+
+
 class MetricsFile:
     """metrics.jsonl, one line per log event, flushed at once (a crash loses nothing)."""
 
@@ -416,7 +426,8 @@ def train(args, cfg) -> Path:
                 record = {"step": global_step, "loss": step_loss, "lr": lr_scheduler.get_last_lr()[0],
                           "grad_norm": float(grad_norm) if grad_norm is not None else None,
                           "samples_per_s": samples_since / max(now - t_last, 1e-9),
-                          "peak_mem_mb": peak_memory_mb(device), "epoch": epoch}
+                          "peak_mem_mb": peak_memory_mb(device), "gpu_util": gpu_utilization(device),
+                          "epoch": epoch}
                 t_last, samples_since = now, 0
                 accelerator.log({k: v for k, v in record.items() if v is not None}, step=global_step)
             else:
