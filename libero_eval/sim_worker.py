@@ -1,0 +1,206 @@
+"""One LIBERO simulator in its own process, driven over a pipe by the evaluation loop.
+
+The evaluation keeps N of these stepping in lockstep: it sends every worker the next segment of
+its action chunk (``exec_horizon`` 128-d vectors), then collects the replies, so the simulators run
+in parallel while the policy runs one batched forward for all of them. A worker executes a segment
+on its own: at every step it decodes the 128-d vector against the LIVE end-effector pose
+(`data.libero_mapping.decode_actions`, the one mapping), steps the env and stops early on success
+or when the episode budget is spent. Video frames are written inside the worker (nothing large
+crosses the pipe).
+
+Protocol (after one unsolicited ("ok", {"pid"}) once the simulator stack is imported; request -> reply; every reply is ``("ok", payload)`` or ``("error", traceback text)``):
+    ("start", dict(suite, task_id, init_state, seed, resolution, settle, max_steps, video_tmp,
+                   stop_on_done, gripper_action))        -> {"obs", "n_state"}
+    ("exec", dict(chunk (n, 128), encoding))            -> {"obs", "prev_obs", "done", "steps",
+                                                            "eef", "dones"}
+    ("finish", dict(video_path or None))                -> {"video": path or ""}
+    ("close", None)                                     -> process exits
+A simulator exception is reported as "error" and the env is rebuilt for the next trial; if the
+process itself dies the parent sees EOF and starts a new worker.
+
+Fault injection for the tests (``train/faults.py`` syntax): ``RDT_FAULT=sim_kill@<trial>`` SIGKILLs
+the worker, ``RDT_FAULT=sim_error@<trial>`` raises, at the first executed segment of that trial.
+"""
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Keys the policy needs from an observation (images for the history, proprio for state / decoding).
+STATE_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "robot0_joint_pos")
+IMAGE_KEYS = ("agentview_image", "robot0_eye_in_hand_image")
+VIDEO_FPS = 20
+
+
+def slim_obs(obs: dict, images: bool = True, state: bool = True) -> dict:
+    keys = (IMAGE_KEYS if images else ()) + (STATE_KEYS if state else ())
+    return {k: np.asarray(obs[k]) for k in keys if k in obs}
+
+
+def video_frame(obs: dict) -> np.ndarray:
+    """agentview | eye-in-hand side by side, in the true camera view (rows flipped)."""
+    from data.libero_mapping import flip_to_camera_view
+
+    return np.concatenate([flip_to_camera_view(np.asarray(obs[k], np.uint8)) for k in IMAGE_KEYS], axis=1)
+
+
+def _maybe_fault(trial: int) -> None:
+    if "RDT_FAULT" not in os.environ:
+        return
+    from train.faults import _armed
+
+    if _armed("sim_kill", trial):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    if _armed("sim_error", trial):
+        raise RuntimeError(f"injected simulator fault (RDT_FAULT sim_error@{trial})")
+
+
+class _Sim:
+    def __init__(self):
+        self.env = None
+        self.key: tuple | None = None
+        self.writer = None
+        self.video_tmp: str | None = None
+        self.obs: dict | None = None
+        self.steps = 0
+        self.max_steps = 0
+        self.stop_on_done = True
+        self.done = False
+        self.trial = -1
+
+    # ------------------------------------------------------------------ env lifetime
+    def _env_for(self, suite: str, task_id: int, resolution: int):
+        from libero_eval import env as lenv
+
+        key = (suite, int(task_id), int(resolution))
+        if self.env is None or self.key != key:
+            self.close_env()
+            self.env = lenv.make_env(suite, task_id, resolution=resolution, seed=None)
+            self.key = key
+        return self.env
+
+    def close_env(self) -> None:
+        from libero_eval import env as lenv
+
+        self._close_writer(None)
+        if self.env is not None:
+            lenv.close_env(self.env)
+        self.env, self.key = None, None
+
+    def _close_writer(self, keep_as: str | None) -> str:
+        if self.writer is None:
+            return ""
+        try:
+            self.writer.close()
+        finally:
+            self.writer = None
+        tmp, self.video_tmp = self.video_tmp, None
+        if keep_as:
+            os.replace(tmp, keep_as)
+            return keep_as
+        Path(tmp).unlink(missing_ok=True)
+        return ""
+
+    # ------------------------------------------------------------------ commands
+    def start(self, job: dict) -> dict:
+        from libero_eval import env as lenv
+
+        self._close_writer(None)
+        env = self._env_for(job["suite"], job["task_id"], job.get("resolution", lenv.DEFAULT_RESOLUTION))
+        if job.get("seed") is not None:
+            env.seed(int(job["seed"]))
+        env.reset()
+        obs = lenv.reset_to_state(env, job["init_state"], job.get("gripper_action", lenv.GRIPPER_OPEN))
+        if job.get("settle", True):
+            obs = lenv.settle(env)
+        self.obs, self.steps, self.done = obs, 0, False
+        self.trial = int(job.get("trial", -1))
+        self.max_steps = int(job["max_steps"])
+        self.stop_on_done = bool(job.get("stop_on_done", True))
+        if job.get("video_tmp"):
+            import imageio
+
+            Path(job["video_tmp"]).parent.mkdir(parents=True, exist_ok=True)
+            self.video_tmp = job["video_tmp"]
+            self.writer = imageio.get_writer(self.video_tmp, format="FFMPEG", mode="I", fps=VIDEO_FPS,
+                                             codec="libx264", quality=7, macro_block_size=16)
+            self.writer.append_data(video_frame(obs))
+        return {"obs": slim_obs(obs), "n_state": len(lenv.sim_state(env))}
+
+    def execute(self, req: dict) -> dict:
+        from data.libero_mapping import OscScale, decode_actions, pose_from_env_obs
+
+        if self.env is None or self.obs is None:
+            raise RuntimeError("exec before start")
+        if self.steps == 0:
+            _maybe_fault(self.trial)
+        chunk = np.asarray(req["chunk"], np.float64)
+        scale = req.get("scale") or OscScale()
+        prev, obs = self.obs, self.obs
+        eef, dones = [], []
+        for vec in chunk:
+            if self.steps >= self.max_steps or (self.done and self.stop_on_done):
+                break
+            action = decode_actions(vec, pose_from_env_obs(obs), req["encoding"], scale,
+                                    binarize_gripper=True, clip=True)
+            prev = obs
+            obs, _, done, _ = self.env.step(action)
+            self.steps += 1
+            self.done = self.done or bool(done)
+            dones.append(bool(done))
+            eef.append(np.asarray(obs["robot0_eef_pos"], np.float64))
+            if self.writer is not None:
+                self.writer.append_data(video_frame(obs))
+        self.obs = obs
+        return {"obs": slim_obs(obs), "prev_obs": slim_obs(prev, state=False), "done": self.done,
+                "steps": self.steps, "eef": np.asarray(eef).reshape(-1, 3), "dones": dones}
+
+    def finish(self, req: dict) -> dict:
+        return {"video": self._close_writer((req or {}).get("video_path"))}
+
+
+def worker_main(conn, env_vars: dict[str, str] | None = None) -> None:
+    """Entry point of a simulator process (``multiprocessing`` target)."""
+    for k, v in (env_vars or {}).items():
+        os.environ[k] = v
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    try:  # import the simulator stack now, so the first trial does not pay for it
+        from libero_eval import env as lenv
+
+        lenv._libero()
+        conn.send(("ok", {"pid": os.getpid()}))
+    except Exception:
+        conn.send(("error", traceback.format_exc(limit=8)))
+        conn.close()
+        return
+    sim = _Sim()
+    handlers: dict[str, Any] = {"start": sim.start, "exec": sim.execute, "finish": sim.finish}
+    try:
+        while True:
+            try:
+                cmd, payload = conn.recv()
+            except (EOFError, OSError):  # the parent is gone
+                break
+            if cmd == "close":
+                break
+            try:
+                reply = ("ok", handlers[cmd](payload))
+            except Exception:
+                reply = ("error", traceback.format_exc(limit=8))
+                sim.close_env()  # a simulator that raised is not trusted for the next trial
+            try:
+                conn.send(reply)
+            except (BrokenPipeError, OSError):
+                break
+    finally:
+        sim.close_env()
+        conn.close()

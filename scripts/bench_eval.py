@@ -1,0 +1,120 @@
+"""Benchmark: simulator env-steps per second of the evaluation with 1 vs 2 simulator processes.
+
+Rolls a tiny random RDT checkpoint (configs/tiny.yaml + tiny SigLIP / T5, built here if missing) out
+with ``libero_eval.eval_rdt_libero`` on a short budget, once with ``--num_envs 1`` and once with
+``--num_envs 2`` (same number of trials and steps), and counts executed policy steps per wall
+second of the rollout loop (model loading and simulator process start-up excluded; env creation,
+resets and settle steps included, as in a real evaluation). Last line::
+
+    envs1 <x> steps/s, envs2 <y> steps/s, ratio <r>
+
+Usage::
+
+    python -m scripts.bench_eval                      # 4 trials x 40 steps, libero_goal task 1
+    python -m scripts.bench_eval --trials 4 --max_steps 60 --exec_horizon 8
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_tiny_checkpoint(out_dir: str | Path, encoders_dir: str | Path, seed: int = 0,
+                         overrides: Sequence[str] = ()) -> Path:
+    """A random tiny RDT saved like a training checkpoint (config.json + model.safetensors +
+    train_config.json + trainer_state.json) whose encoders point at `encoders_dir`.
+
+    The zero-initialised last layer is perturbed so the predicted actions are not all zero.
+    """
+    import torch
+
+    from configs.loader import load_config
+    from models.loading import build_runner, save_pretrained
+
+    out_dir = Path(out_dir)
+    encoders_dir = Path(encoders_dir)
+    cfg = load_config(REPO_ROOT / "configs" / "tiny.yaml", [
+        f"model.vision_encoder={encoders_dir / 'siglip'}", f"model.text_encoder={encoders_dir / 't5'}", *overrides])
+    torch.manual_seed(seed)
+    runner = build_runner(cfg)
+    with torch.no_grad():
+        w = runner.model.final_layer.ffn_final.fc2.weight
+        w.copy_(torch.randn_like(w) * 0.05)
+    save_pretrained(runner, out_dir)
+    (out_dir / "train_config.json").write_text(json.dumps({"args": {}, "config": cfg}, indent=2))
+    (out_dir / "trainer_state.json").write_text(json.dumps({"global_step": 0}))
+    return out_dir
+
+
+def tiny_encoders(tmp: Path) -> Path:
+    default = REPO_ROOT / "checkpoints" / "tiny_encoders"
+    if (default / "siglip" / "config.json").is_file() and (default / "t5" / "config.json").is_file():
+        return default
+    from scripts.make_tiny_encoders import main as make_tiny_encoders
+
+    out = tmp / "tiny_encoders"
+    make_tiny_encoders(["--out", str(out)])
+    return out
+
+
+def run_once(ckpt: Path, out_root: Path, num_envs: int, args) -> tuple[float, int]:
+    """(env-steps per second of the rollout loop, steps) for one configuration."""
+    import numpy as np
+
+    from libero_eval import env as lenv
+    from libero_eval import eval_rdt_libero as ev
+    from libero_eval.policy import RDTPolicy
+
+    import torch
+
+    torch.set_num_threads(ev.policy_threads("cpu", num_envs))
+    policy = RDTPolicy.from_checkpoint(ckpt, "cpu")
+    suite = lenv.get_suite(args.suite)
+    init_states = lenv.get_task_init_states(suite, args.task)
+    instruction = lenv.task_instruction(suite, args.task, policy.instruction_source)
+    policy.warmup(instruction)
+    jobs = [ev.Job(suite=args.suite, task_id=args.task, task_name="bench", trial=i, init_state_idx=i,
+                   seed=i, instruction=instruction, init_state=init_states[i], max_steps=args.max_steps,
+                   video_stem=f"bench{i}") for i in range(args.trials)]
+    steps, stats = [], {}
+    ev.run_jobs(jobs, ev.ModelPlanner(policy, num_envs), num_envs, args.exec_horizon, "none", out_root,
+                lambda job, act, video, error: steps.append(act.steps if act and not error else 0),
+                progress=False, stats=stats)
+    total = int(np.sum(steps))
+    logging.info("num_envs %d: %d policy steps in %.1f s (resets %.1f s, policy %.1f s, stepping %.1f s; "
+                 "+ %.1f s starting the simulator processes; mean inference %.1f ms per call)", num_envs, total,
+                 stats["loop_s"], stats["reset_s"], stats["plan_s"], stats["exec_s"], stats["startup_s"],
+                 float(np.mean(policy.infer_ms)) if policy.infer_ms else float("nan"))
+    return total / stats["loop_s"], total
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--suite", default="libero_goal")
+    ap.add_argument("--task", type=int, default=1)
+    ap.add_argument("--trials", type=int, default=4, help="trials per configuration (even, so 2 envs stay busy)")
+    ap.add_argument("--max_steps", type=int, default=40, help="policy steps per trial (no early success with a random model)")
+    ap.add_argument("--exec_horizon", type=int, default=8)
+    args = ap.parse_args(argv)
+    from libero_eval import env as lenv
+
+    lenv.check_render_backend()
+    with tempfile.TemporaryDirectory(prefix="rdt_bench_eval_") as tmp:
+        tmp = Path(tmp)
+        ckpt = make_tiny_checkpoint(tmp / "ckpt", tiny_encoders(tmp))
+        r1, n1 = run_once(ckpt, tmp / "out1", 1, args)
+        r2, n2 = run_once(ckpt, tmp / "out2", 2, args)
+    print(f"envs1 {r1:.2f} steps/s, envs2 {r2:.2f} steps/s, ratio {r2 / r1:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""Evaluation pieces that need no rollout: input validation, CSV / summary logic, and the policy's
+conditioning compared with the training dataset's for the same observation."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from libero_eval import env as lenv
+from libero_eval import eval_rdt_libero as ev
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tiny_encoders_dir, tmp_path_factory) -> Path:
+    from scripts.bench_eval import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint-1", tiny_encoders_dir)
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_ckpt):
+    from libero_eval.policy import RDTPolicy
+
+    return RDTPolicy.from_checkpoint(tiny_ckpt, "cpu")
+
+
+@pytest.fixture
+def no_simulator(monkeypatch):
+    """Fail the test if anything tries to start a simulator."""
+    def boom(*a, **k):
+        raise AssertionError("a simulator was started")
+
+    monkeypatch.setattr(ev, "run_jobs", boom)
+    monkeypatch.setattr(ev.SimWorker, "__init__", boom)
+    monkeypatch.setattr(lenv, "make_env", boom)
+
+
+# ------------------------------------------------------------------------------------ bad inputs
+def _run(argv, capsys):
+    rc = ev.main(argv)
+    return rc, capsys.readouterr().err
+
+
+def test_missing_checkpoint(no_simulator, tmp_path, capsys):
+    rc, err = _run(["--checkpoint", str(tmp_path / "nope"), "--suite", "libero_goal", "--out_root", str(tmp_path)], capsys)
+    assert rc == 2 and "checkpoint not found" in err and "nope" in err
+
+
+def test_run_dir_without_checkpoints(no_simulator, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    rc, err = _run(["--checkpoint", str(tmp_path / "run"), "--out_root", str(tmp_path)], capsys)
+    assert rc == 2 and "no complete checkpoint" in err
+
+
+def test_unknown_suite_lists_valid(no_simulator, tiny_ckpt, tmp_path, capsys):
+    rc, err = _run(["--checkpoint", str(tiny_ckpt), "--suite", "libero_nope", "--out_root", str(tmp_path)], capsys)
+    assert rc == 2 and "libero_nope" in err
+    for s in lenv.VALID_SUITES:
+        assert s in err
+
+
+def test_task_id_out_of_range(no_simulator, tiny_ckpt, tmp_path, capsys):
+    rc, err = _run(["--checkpoint", str(tiny_ckpt), "--suite", "libero_goal", "--task_ids", "1", "10",
+                    "--out_root", str(tmp_path)], capsys)
+    assert rc == 2 and "[10]" in err and "0..9" in err
+
+
+@pytest.mark.parametrize("h", ["0", "65", "-3"])
+def test_bad_exec_horizon(no_simulator, tiny_ckpt, tmp_path, capsys, h):
+    rc, err = _run(["--checkpoint", str(tiny_ckpt), "--exec_horizon", h, "--out_root", str(tmp_path)], capsys)
+    assert rc == 2 and "--exec_horizon must be in 1..64" in err
+
+
+def test_no_render_backend(no_simulator, tiny_ckpt, tmp_path, capsys, monkeypatch):
+    def no_gl():
+        raise lenv.RenderBackendError("MuJoCo cannot create an offscreen OpenGL context with MUJOCO_GL='egl'")
+
+    monkeypatch.setattr(lenv, "check_render_backend", no_gl)
+    rc, err = _run(["--checkpoint", str(tiny_ckpt), "--task_ids", "0", "--out_root", str(tmp_path)], capsys)
+    assert rc == 2 and "OpenGL" in err
+
+
+def test_replay_missing_demo_file(no_simulator, tmp_path, capsys):
+    rc, err = _run(["--policy", "replay", "--demo_file", str(tmp_path / "x.hdf5")], capsys)
+    assert rc == 2 and "file not found" in err
+
+
+def test_resume_refuses_other_checkpoint(no_simulator, tiny_ckpt, tmp_path, capsys):
+    mdir = ev.metrics_dir(tmp_path, "r")
+    ev.append_row(mdir / "trials.csv", {"suite": "libero_goal", "task_id": 0, "trial": 0, "success": 1,
+                                        "checkpoint": "/elsewhere/checkpoint-9"})
+    rc, err = _run(["--checkpoint", str(tiny_ckpt), "--task_ids", "0", "--run_name", "r", "--out_root", str(tmp_path)],
+                   capsys)
+    assert rc == 2 and "another checkpoint" in err
+
+
+# ------------------------------------------------------------------------------ CSV and summary
+def _row(task, trial, success, error="", infer=10.0, steps=5):
+    return {"suite": "libero_goal", "task_id": task, "task_name": f"t{task}", "trial": trial, "init_state_idx": trial,
+            "seed": 7 + trial, "success": int(success), "steps": steps, "wall_time_s": 1.0, "mean_infer_ms": infer,
+            "exec_horizon": 8, "checkpoint": "c", "video": "", "error": error}
+
+
+def test_append_row_recovers_from_torn_line(tmp_path):
+    p = tmp_path / "trials.csv"
+    ev.append_row(p, _row(0, 0, True))
+    with open(p, "a") as f:
+        f.write("libero_goal,0,t0,1,1")  # a kill in the middle of a row
+    ev.append_row(p, _row(0, 2, False))
+    rows = ev.read_rows(p)
+    assert [(r["trial"], r["success"]) for r in rows] == [("0", "1"), ("2", "0")]
+
+
+def test_summary_rates_errors_and_mean(tmp_path):
+    p = tmp_path / "trials.csv"
+    rows = [_row(0, 0, True), _row(0, 1, False), _row(0, 2, False, error="SimulatorDied: died"),
+            _row(1, 0, True), _row(1, 1, True, infer=30.0)]
+    for r in rows:
+        ev.append_row(p, r)
+    ev.append_row(p, _row(0, 2, True))  # the retried error trial supersedes the error row
+    summary = ev.write_summary(tmp_path)
+    with open(tmp_path / "summary.csv", newline="") as f:
+        assert list(csv.DictReader(f)) == [{k: str(v) for k, v in r.items()} for r in summary]
+    t0, t1, mean = summary
+    assert (t0["n"], t0["successes"], t0["success_rate"], t0["errors"]) == (3, 2, "0.6667", 0)
+    assert (t1["n"], t1["success_rate"], t1["mean_infer_ms"]) == (2, "1.0000", "20.00")
+    assert mean["task_id"] == "mean" and mean["success_rate"] == f"{(2 / 3 + 1) / 2:.4f}" and mean["n"] == 5
+
+    p2 = tmp_path / "e" / "trials.csv"
+    for r in rows:
+        ev.append_row(p2, r)
+    t0 = ev.write_summary(p2.parent)[0]
+    assert (t0["n"], t0["successes"], t0["errors"]) == (2, 1, 1)  # the error is no policy failure
+
+
+def test_summarize_only(tmp_path, capsys):
+    for r in [_row(3, 0, True), _row(3, 1, False)]:
+        ev.append_row(ev.metrics_dir(tmp_path, "s") / "trials.csv", r)
+    assert ev.main(["--summarize_only", "--run_name", "s", "--out_root", str(tmp_path)]) == 0
+    assert (ev.metrics_dir(tmp_path, "s") / "summary.csv").is_file()
+    assert "0.5000" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ checkpoint forms
+def test_run_dir_picks_newest_complete_checkpoint(tiny_ckpt, tmp_path):
+    import shutil
+
+    from libero_eval.policy import resolve_checkpoint
+
+    run = tmp_path / "run"
+    for step in (2, 10):
+        shutil.copytree(tiny_ckpt, run / f"checkpoint-{step}")
+    shutil.copytree(tiny_ckpt, run / "checkpoint-20")
+    (run / "checkpoint-20" / "trainer_state.json").unlink()  # incomplete: must be ignored
+    assert resolve_checkpoint(run).weights == run / "checkpoint-10"
+
+
+def test_bare_weights_file_needs_config(tiny_ckpt, tmp_path):
+    from libero_eval.policy import PolicyError, resolve_checkpoint
+
+    f = tmp_path / "mp_rank_00_model_states.pt"
+    f.write_bytes(b"")
+    with pytest.raises(PolicyError, match="--config"):
+        resolve_checkpoint(f)
+    assert resolve_checkpoint(f, config="configs/tiny.yaml").weights == f
+
+
+# ------------------------------------------------------------------------------ policy
+def _obs_from_file(f, demo: str, o: int) -> dict:
+    """A live-style observation rebuilt from a raw file's recorded obs/*[o] (images as rendered)."""
+    from robosuite.utils.transform_utils import axisangle2quat
+
+    g = f[f"data/{demo}/obs"]
+    return {
+        "agentview_image": g["agentview_rgb"][o], "robot0_eye_in_hand_image": g["eye_in_hand_rgb"][o],
+        "robot0_eef_pos": g["ee_pos"][o], "robot0_eef_quat": axisangle2quat(g["ee_ori"][o]),
+        "robot0_gripper_qpos": g["gripper_states"][o], "robot0_joint_pos": g["joint_states"][o],
+    }
+
+
+def test_policy_conditioning_equals_dataset(policy, libero_fixture_file, tmp_path):
+    """Same observation -> same state vector, image slots (flip), slot masks, masks, language."""
+    import h5py
+
+    from data.dataset import LiberoDataset
+    from train.batch import collate
+
+    ds = LiberoDataset(policy.cfg, {"libero_goal": {"path": str(libero_fixture_file.parent), "layout": "raw"}},
+                       cache_dir=tmp_path)
+    instruction = lenv.task_instruction("libero_goal", 1, policy.instruction_source)
+    with h5py.File(libero_fixture_file) as f:
+        for i in (0, 7):  # 0: first sample of a demo (t-1 frame masked); 7: mid-demo
+            path, demo, k = ds.locate(i)
+            o = k - 1  # raw layout: the observation preceding actions[k]
+            sample = ds[i]
+            ref = collate([sample])
+            policy.reset(1)
+            policy.start_episode(0)
+            if o > 0:
+                policy.observe(0, _obs_from_file(f, demo, o - 1))
+            got = policy.build_batch([_obs_from_file(f, demo, o)], instruction)
+            assert sample["instruction"] == instruction
+            assert torch.equal(got["images"], ref["images"])  # flipped the same way, same slots
+            assert torch.equal(got["image_mask"], ref["image_mask"])
+            assert got["image_mask"][0].tolist() == [o > 0, o > 0, False, True, True, False]
+            torch.testing.assert_close(got["state"], ref["state"], atol=1e-6, rtol=0)
+            for key in ("state_elem_mask", "action_elem_mask", "ctrl_freqs"):
+                assert torch.equal(got[key], ref[key]), key
+            # and through the conditioner: identical image tokens and state tokens
+            a = policy.conditioner(got, train=False)
+            b = policy.conditioner({**ref, "lang_embeds": got["lang_embeds"], "lang_mask": got["lang_mask"]},
+                                   train=False)
+            torch.testing.assert_close(a["img_tokens"], b["img_tokens"])
+            torch.testing.assert_close(a["state_tokens"], b["state_tokens"], atol=1e-6, rtol=0)
+
+
+def _fake_obs(rng, res=32):
+    return {
+        "agentview_image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
+        "robot0_eye_in_hand_image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
+        "robot0_eef_pos": np.array([-0.1, 0.0, 1.0]) + rng.normal(0, 0.01, 3),
+        "robot0_eef_quat": np.array([1.0, 0.0, 0.0, 0.0]), "robot0_gripper_qpos": np.array([0.03, -0.03]),
+        "robot0_joint_pos": np.zeros(7),
+    }
+
+
+def test_predict_chunk_batched_equals_single_and_language_once(policy):
+    rng = np.random.default_rng(0)
+    obs = [_fake_obs(rng), _fake_obs(rng)]
+    calls = []
+    text = policy.text
+    orig = text.encode
+    policy._lang_cache.clear()
+    text.encode = lambda texts: (calls.append(list(texts)), orig(texts))[1]
+    try:
+        policy.reset(2)
+        for s in (0, 1):
+            policy.start_episode(s, seed=100 + s)
+        both = policy.predict_chunk(obs, "put the bowl on the stove", slots=[0, 1])
+        policy.reset(2)
+        policy.start_episode(1, seed=101)
+        single = policy.predict_chunk([obs[1]], "put the bowl on the stove", slots=[1])
+    finally:
+        text.encode = orig
+    assert both.shape == (2, 64, 128) and np.all(np.isfinite(both))
+    assert len(calls) == 1  # the instruction was embedded once
+    np.testing.assert_allclose(both[1], single[0], atol=1e-4)
+    unused = policy._action_mask == 0
+    assert np.all(both[..., unused] == 0) and np.abs(both[..., ~unused]).max() > 0
+    assert policy.last_infer_ms > 0
+    a = policy.decode(both[0, 0], obs[0])
+    assert a.shape == (7,) and np.all(np.abs(a[:6]) <= 1) and a[6] in (-1.0, 1.0)
