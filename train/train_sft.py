@@ -246,6 +246,10 @@ def train(args, cfg) -> Path:
         ckpt.remove_partial(output_dir)
         (output_dir / "train_config.json").write_text(json.dumps({"args": vars(args), "config": cfg}, indent=2))
     torch.manual_seed(args.seed)
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # Leave a core to each dataloader worker: an oversubscribed torch thread pool on a busy CPU
+        # slows every op down by orders of magnitude.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - args.dataloader_num_workers))
 
     # ---- model, encoders, data
     vision, text = build_encoders(args, cfg, device, weight_dtype)
