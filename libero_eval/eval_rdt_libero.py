@@ -32,11 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
-import fcntl
-import io
 import logging
-import math
 import multiprocessing as mp
 import os
 import sys
@@ -49,15 +45,24 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from libero_eval import env as lenv
+from libero_eval.metrics import (  # noqa: F401  (re-exported for scripts and tests)
+    REPLAY_FIELDS,
+    SUMMARY_FIELDS,
+    TRIAL_FIELDS,
+    append_row,
+    latest_rows,
+    metrics_dir,
+    print_summary,
+    read_rows,
+    summarize,
+    trial_key,
+    videos_dir,
+    write_csv_atomic,
+    write_summary,
+)
 
 log = logging.getLogger("eval_rdt_libero")
 
-TRIAL_FIELDS = ("suite", "task_id", "task_name", "trial", "init_state_idx", "seed", "success", "steps",
-                "wall_time_s", "mean_infer_ms", "exec_horizon", "checkpoint", "video", "error")
-SUMMARY_FIELDS = ("suite", "task_id", "task_name", "n", "successes", "success_rate", "errors",
-                  "mean_steps", "mean_infer_ms")
-REPLAY_FIELDS = ("file", "demo", "steps", "max_eef_dev_mm", "mean_eef_dev_mm", "env_success", "env_success_any",
-                 "demo_success", "success_match", "video", "error")
 VIDEO_MODES = ("all", "failures", "none")
 MAX_CHUNK = 64
 
@@ -115,138 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
       "is declared hung and restarted")
     a("--no_progress", action="store_true", help="no tqdm bar")
     return ap
-
-
-# ================================================================================================
-# CSV files
-# ================================================================================================
-def metrics_dir(out_root: str | Path, run: str) -> Path:
-    return Path(out_root) / "metrics" / run
-
-
-def videos_dir(out_root: str | Path, run: str) -> Path:
-    return Path(out_root) / "eval_videos" / run
-
-
-def read_rows(path: Path, fields: Sequence[str] = TRIAL_FIELDS) -> list[dict]:
-    """Complete rows of a CSV (a row torn by a kill mid-write is dropped)."""
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [r for r in rows if all(r.get(k) is not None for k in fields)]
-
-
-def append_row(path: Path, row: dict, fields: Sequence[str] = TRIAL_FIELDS) -> None:
-    """Append one row and fsync it; a lock keeps concurrent evaluations of one run from interleaving."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
-    with open(path, "a+", newline="") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            f.seek(0, os.SEEK_END)
-            if f.tell() == 0:
-                w.writeheader()
-            else:  # a row torn by a kill has no newline: start a fresh line
-                f.seek(f.tell() - 1)
-                if f.read(1) != "\n":
-                    buf.write("\n")
-            w.writerow({k: row.get(k, "") for k in fields})
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def write_csv_atomic(path: Path, rows: Sequence[dict], fields: Sequence[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(fields), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in fields})
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def trial_key(row: dict) -> tuple[str, int, int]:
-    return (str(row["suite"]), int(row["task_id"]), int(row["trial"]))
-
-
-def latest_rows(rows: Sequence[dict]) -> list[dict]:
-    """One row per trial: the last one written (a retried error is superseded by its rerun)."""
-    by_key: dict = {}
-    for r in rows:
-        by_key[trial_key(r)] = r
-    return list(by_key.values())
-
-
-def _mean(values: Sequence[float]) -> float:
-    vals = [v for v in values if not math.isnan(v)]
-    return float(np.mean(vals)) if vals else float("nan")
-
-
-def _f(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def summarize(rows: Sequence[dict]) -> list[dict]:
-    """Per-task rows and a per-suite mean row (mean of the per-task success rates).
-
-    Trials with an ``error`` are not policy outcomes: they are counted in ``errors`` only.
-    """
-    rows = latest_rows(rows)
-    tasks: dict[tuple[str, int], list[dict]] = {}
-    for r in rows:
-        tasks.setdefault((r["suite"], int(r["task_id"])), []).append(r)
-    out: list[dict] = []
-    for suite in sorted({s for s, _ in tasks}):
-        task_rows, rates = [], []
-        for (s, tid) in sorted(k for k in tasks if k[0] == suite):
-            rs = tasks[(s, tid)]
-            ok = [r for r in rs if not r.get("error")]
-            succ = sum(int(r["success"]) for r in ok)
-            if ok:
-                rates.append(succ / len(ok))
-            task_rows.append({
-                "suite": s, "task_id": tid, "task_name": rs[0]["task_name"], "n": len(ok), "successes": succ,
-                "success_rate": f"{succ / len(ok):.4f}" if ok else "",
-                "errors": len(rs) - len(ok),
-                "mean_steps": f"{_mean([_f(r['steps']) for r in ok]):.1f}" if ok else "",
-                "mean_infer_ms": f"{_mean([_f(r['mean_infer_ms']) for r in ok]):.2f}" if ok else "",
-            })
-        suite_ok = [r for r in rows if r["suite"] == suite and not r.get("error")]
-        out += task_rows
-        out.append({
-            "suite": suite, "task_id": "mean", "task_name": f"mean over {len(rates)} tasks",
-            "n": sum(t["n"] for t in task_rows), "successes": sum(t["successes"] for t in task_rows),
-            "success_rate": f"{np.mean(rates):.4f}" if rates else "",
-            "errors": sum(t["errors"] for t in task_rows),
-            "mean_steps": f"{_mean([_f(r['steps']) for r in suite_ok]):.1f}" if suite_ok else "",
-            "mean_infer_ms": f"{_mean([_f(r['mean_infer_ms']) for r in suite_ok]):.2f}" if suite_ok else "",
-        })
-    return out
-
-
-def write_summary(mdir: Path) -> list[dict]:
-    summary = summarize(read_rows(mdir / "trials.csv"))
-    write_csv_atomic(mdir / "summary.csv", summary, SUMMARY_FIELDS)
-    return summary
-
-
-def print_summary(summary: Sequence[dict], file=None) -> None:
-    file = file or sys.stdout
-    print(f"{'suite':<15} {'task':>5} {'n':>4} {'succ':>5} {'rate':>7} {'err':>4} {'infer ms':>9}  task name", file=file)
-    for r in summary:
-        print(f"{r['suite']:<15} {str(r['task_id']):>5} {r['n']:>4} {r['successes']:>5} {r['success_rate']:>7} "
-              f"{r['errors']:>4} {r['mean_infer_ms']:>9}  {r['task_name']}", file=file)
 
 
 # ================================================================================================
