@@ -232,3 +232,16 @@ def test_loss_decreases_on_simulator_demos(tmp_path, run_train, sim_demo_dir):
     first = np.mean([losses[s] for s in range(1, 6)])
     last = np.mean([losses[s] for s in range(36, 41)])
     assert last < 0.5 * first, f"loss did not drop enough: first 5 steps {first:.5f}, last 5 {last:.5f}"
+
+
+def test_ema_copy_is_saved_loadable_and_resumable(tmp_path, run_train):
+    out = tmp_path / "run"
+    run_train(out, "--max_train_steps", "2", "--checkpointing_period", "2", "--use_ema")
+    ck = out / "checkpoint-2"
+    from models.loading import load_runner
+    ema, live = load_runner(ck / "ema"), load_runner(ck)
+    diffs = [not torch.equal(a, b) for a, b in zip(ema.state_dict().values(), live.state_dict().values())]
+    assert any(diffs), "EMA weights equal the live weights"
+    run_train(out, "--max_train_steps", "4", "--checkpointing_period", "2", "--use_ema",
+              "--resume_from_checkpoint", "latest")
+    assert (out / "checkpoint-4" / "ema" / "model.safetensors").is_file()
