@@ -5,7 +5,8 @@ values can be projected once instead of five times. Both paths run side by side 
 
     python -m scripts.bench_inference --size tiny            # CPU, seconds
     python -m scripts.bench_inference --size mid             # CPU, hidden 512 x 8 blocks, full 4374 image tokens
-    python -m scripts.bench_inference --size 1b --device cuda --dtype bfloat16
+    python -m scripts.bench_inference --size 1b --device cuda --dtype bfloat16 \
+        --vision_encoder google/siglip-so400m-patch14-384   # SigLIP + DiT, as one policy call
 Last line: ``plain <x> ms, cached <y> ms, ratio <r>``.
 """
 from __future__ import annotations
@@ -48,6 +49,10 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--lang_len", type=int, default=32, help="language tokens (LIBERO instructions: ~10-30)")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--vision_encoder", default=None,
+                   help="also time SigLIP on one observation (2 frames x 2 cameras of --image_size uint8 "
+                        "images, the absent camera as the cached background) and add it to both totals")
+    p.add_argument("--image_size", type=int, default=128, help="simulator image size for --vision_encoder")
     args = p.parse_args(argv)
 
     path, overrides = SIZES[args.size]
@@ -74,12 +79,22 @@ def main(argv=None) -> None:
     cached = lambda: runner.predict_action(**inputs, use_cond_cache=True)
     plain(), cached()  # warm-up
     diff = (plain() - cached()).abs().max().item()
+    t_vision = 0.0
+    if args.vision_encoder:
+        from models.multimodal_encoder.siglip_encoder import SiglipVisionTower
+        tower = SiglipVisionTower(args.vision_encoder, dtype=dtype).to(device)
+        images = torch.randint(0, 256, (B, 6, args.image_size, args.image_size, 3), dtype=torch.uint8)
+        slot_mask = torch.tensor([True, True, False] * 2).expand(B, -1)
+        encode = lambda: tower.encode_slots(images, slot_mask)
+        encode()
+        t_vision = time_call(encode, args.repeats, device)
+        print(f"siglip (4 real images + cached background) {t_vision:.1f} ms")
     # Interleave the two so that machine noise hits both alike.
     t_plain, t_cached = [], []
     for _ in range(args.repeats):
         t_plain.append(time_call(plain, 1, device))
         t_cached.append(time_call(cached, 1, device))
-    tp, tc = statistics.median(t_plain), statistics.median(t_cached)
+    tp, tc = statistics.median(t_plain) + t_vision, statistics.median(t_cached) + t_vision
     print(f"max |plain - cached| = {diff:.2e}")
     print(f"plain {tp:.1f} ms, cached {tc:.1f} ms, ratio {tp / tc:.2f}")
 

@@ -159,3 +159,23 @@ def test_sampling_with_generator_is_reproducible(tiny_cfg):
     b = runner.predict_action(**inputs, generator=torch.Generator().manual_seed(3))
     c = runner.predict_action(**inputs, generator=torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager_and_keeps_keys(tiny_cfg):
+    """The DiT compiles (nn.Module.compile keeps state_dict keys, so checkpoints stay compatible)."""
+    torch.manual_seed(0)
+    runner = build_runner(tiny_cfg).eval()
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
+    inputs, actions = make_inputs(runner)
+    noise = torch.randn(2, runner.pred_horizon, runner.action_dim)
+    eager = runner.predict_action(**inputs, noise=noise)
+    keys = list(runner.state_dict())
+    runner.model.compile()
+    compiled = runner.predict_action(**inputs, noise=noise)
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+    assert list(runner.state_dict()) == keys
+    runner.train()
+    loss = runner.compute_loss(action_gt=actions, **inputs)
+    loss.backward()
+    assert torch.isfinite(loss) and runner.model.blocks[0].attn.qkv.weight.grad is not None
