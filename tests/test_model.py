@@ -179,3 +179,11 @@ def test_torch_compile_matches_eager_and_keeps_keys(tiny_cfg):
     loss = runner.compute_loss(action_gt=actions, **inputs)
     loss.backward()
     assert torch.isfinite(loss) and runner.model.blocks[0].attn.qkv.weight.grad is not None
+
+
+def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    with pytest.raises(CheckpointError, match="neither a local path nor reachable"):
+        load_runner("robotics-diffusion-transformer/rdt-1b")
