@@ -245,3 +245,14 @@ def test_ema_copy_is_saved_loadable_and_resumable(tmp_path, run_train):
     run_train(out, "--max_train_steps", "4", "--checkpointing_period", "2", "--use_ema",
               "--resume_from_checkpoint", "latest")
     assert (out / "checkpoint-4" / "ema" / "model.safetensors").is_file()
+
+
+def test_bf16_mixed_precision_with_sampling(tmp_path, run_train):
+    """The GPU recipe's dtype path (bf16 encoders and conditions, autocast) on the CPU."""
+    out = tmp_path / "run"
+    run_train(out, "--max_train_steps", "2", "--checkpointing_period", "2", "--mixed_precision", "bf16",
+              "--sample_period", "2", "--sample_batch_size", "4", "--num_sample_batches", "1",
+              "--set", "dataset.val_fraction=0.34")
+    recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in recs if "loss" in r)
+    assert any(np.isfinite(r.get("val/overall_avg_sample_mse", np.nan)) for r in recs)

@@ -371,13 +371,14 @@ def train(args, cfg) -> Path:
 
     def run_sampling(step: int) -> None:
         model = accelerator.unwrap_model(runner)
-        metrics, example = sample_mse(model, conditioner, train_ds, args.sample_batch_size,
-                                      args.num_sample_batches, seed=args.seed)
-        if val_ds is not None:
-            val_metrics, val_example = sample_mse(model, conditioner, val_ds, args.sample_batch_size,
-                                                  args.num_sample_batches, seed=args.seed, prefix="val/")
-            metrics.update(val_metrics)
-            example = val_example or example
+        with accelerator.autocast():  # the conditions are in weight_dtype, as in training steps
+            metrics, example = sample_mse(model, conditioner, train_ds, args.sample_batch_size,
+                                          args.num_sample_batches, seed=args.seed)
+            if val_ds is not None:
+                val_metrics, val_example = sample_mse(model, conditioner, val_ds, args.sample_batch_size,
+                                                      args.num_sample_batches, seed=args.seed, prefix="val/")
+                metrics.update(val_metrics)
+                example = val_example or example
         if is_main:
             log.info("step %d sampling: %s", step, ", ".join(f"{k} {v:.5f}" for k, v in sorted(metrics.items())))
             accelerator.log(metrics, step=step)
