@@ -421,6 +421,10 @@ class LiberoDataset(Dataset):
         d = self._demos[int(self._sample_demo[i])]
         return self._files[d.file].path, d.key, int(self._sample_step[i])
 
+    def image_sizes(self) -> list[tuple[int, int]]:
+        """Distinct (H, W) of the camera images (evaluation renders at the training resolution)."""
+        return sorted({tuple(f.image_hw) for f in self._files})
+
     def file_layouts(self) -> list[tuple[Path, str]]:
         """(path, resolved layout) of every indexed file."""
         return [(f.path, f.layout) for f in self._files]

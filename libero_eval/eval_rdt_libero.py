@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--exec_horizon", type=int, default=16, help="actions executed per predicted chunk of 64 (1..64)")
     a("--max_steps", type=int, default=None, help="policy steps per episode (default: the suite's budget)")
     a("--seed", type=int, default=7, help="trial i uses env seed / noise seed SEED + i")
-    a("--resolution", type=int, default=lenv.DEFAULT_RESOLUTION,
-      help="camera resolution (128: LIBERO raw data; 256: OpenVLA no_noops data) -- match the training data")
+    a("--resolution", type=int, default=None,
+      help="camera resolution; default: the training data's (recorded in the checkpoint's train_config.json; "
+           "128 for LIBERO raw data, 256 for OpenVLA no_noops data), else 128")
     a("--num_envs", type=int, default=1, help="simulator processes stepping in lockstep (batched inference)")
     # --- outputs
     a("--run_name", default=None, help="name of outs/metrics/<run> and outs/eval_videos/<run> (default: "
@@ -492,6 +493,10 @@ def evaluate(args) -> int:
         ck = resolve_checkpoint(args.checkpoint, args.config, args.ema, args.set)
     except PolicyError as exc:
         raise EvalInputError(str(exc)) from None
+    if args.resolution is None:
+        args.resolution = ck.training_resolution() or lenv.DEFAULT_RESOLUTION
+        log.info("camera resolution %d (%s)", args.resolution,
+                 "as in training" if ck.training_resolution() else "default")
     suite, task_ids = validate_tasks(args)
     check_render(args)
 

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -69,6 +69,15 @@ class ResolvedCheckpoint:
     config: dict  # full YAML config the model was trained with
     train_args: dict  # training flags ({} when unknown)
     source: str  # what the user passed, for the CSV
+    data_info: dict = field(default_factory=dict)  # {"suites", "image_hw"} of the training data, if known
+
+    def training_resolution(self) -> Optional[int]:
+        """The square camera size the model was trained on (None when unknown or mixed)."""
+        sizes = {tuple(hw) for hw in self.data_info.get("image_hw", [])}
+        if len(sizes) == 1:
+            h, w = sizes.pop()
+            return int(h) if h == w else None
+        return None
 
 
 def _find_train_config(path: Path, levels: int = 4) -> Optional[Path]:
@@ -116,6 +125,7 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
     else:
         weights = path
     train_args: dict = {}
+    data_info: dict = {}
     if config is not None:
         if not Path(config).is_file():
             raise PolicyError(f"--config {config}: file not found")
@@ -126,10 +136,11 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
             raise PolicyError(f"{path}: no {TRAIN_CONFIG} next to the weights (or in a parent folder); pass the "
                               f"YAML config the model was trained with, e.g. --config configs/base.yaml")
         data = json.loads(tc.read_text())
-        cfg, train_args = data["config"], data.get("args") or {}
+        cfg, train_args, data_info = data["config"], data.get("args") or {}, data.get("data") or {}
     for ov in overrides:
         apply_override(cfg, ov)
-    return ResolvedCheckpoint(weights=weights, config=cfg, train_args=train_args, source=str(source))
+    return ResolvedCheckpoint(weights=weights, config=cfg, train_args=train_args, source=str(source),
+                              data_info=data_info)
 
 
 def _resolve_asset(name: Optional[str]) -> Optional[str]:

@@ -253,3 +253,21 @@ def test_predict_chunk_batched_equals_single_and_language_once(policy):
     assert policy.last_infer_ms > 0
     a = policy.decode(both[0, 0], obs[0])
     assert a.shape == (7,) and np.all(np.abs(a[:6]) <= 1) and a[6] in (-1.0, 1.0)
+
+
+def test_training_resolution_comes_from_the_checkpoint(tiny_ckpt, tmp_path):
+    import json
+    import shutil
+
+    from libero_eval.policy import resolve_checkpoint
+
+    ck = tmp_path / "ck"
+    shutil.copytree(tiny_ckpt, ck)
+    assert resolve_checkpoint(ck).training_resolution() is None  # unknown -> the caller's default
+    info = json.loads((ck / "train_config.json").read_text())
+    info["data"] = {"suites": ["libero_goal_no_noops"], "image_hw": [[256, 256]]}
+    (ck / "train_config.json").write_text(json.dumps(info))
+    assert resolve_checkpoint(ck).training_resolution() == 256
+    info["data"]["image_hw"] = [[128, 128], [256, 256]]  # mixed: no single answer
+    (ck / "train_config.json").write_text(json.dumps(info))
+    assert resolve_checkpoint(ck).training_resolution() is None

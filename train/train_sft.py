@@ -244,7 +244,6 @@ def train(args, cfg) -> Path:
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
     if is_main:
         ckpt.remove_partial(output_dir)
-        (output_dir / "train_config.json").write_text(json.dumps({"args": vars(args), "config": cfg}, indent=2))
     torch.manual_seed(args.seed)
     if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # Leave a core to each dataloader worker: an oversubscribed torch thread pool on a busy CPU
@@ -284,6 +283,11 @@ def train(args, cfg) -> Path:
     empty_lang = None
     if args.precomp_lang_embed and options.cond_mask_prob > 0:
         empty_lang = train_ds.lang_store.get("") if "" in train_ds.lang_store else None
+    # Everything evaluation needs to rebuild the policy: flags, config, and what the data looked like.
+    run_info = {"args": vars(args), "config": cfg,
+                "data": {"suites": train_ds.suite_names, "image_hw": [list(hw) for hw in train_ds.image_sizes()]}}
+    if is_main:
+        (output_dir / "train_config.json").write_text(json.dumps(run_info, indent=2))
     conditioner = Conditioner(vision, text, empty_lang, stats, options, dtype=weight_dtype,
                               num_cameras=cfg["common"]["num_cameras"])
 
@@ -358,8 +362,7 @@ def train(args, cfg) -> Path:
                 (save_lora(model, tmp / "ema", base_source) if args.use_lora
                  else save_pretrained(unwrap_runner(model), tmp / "ema"))
                 ema.restore(model.parameters())
-            # Everything evaluation needs to rebuild the policy from this folder alone.
-            (tmp / "train_config.json").write_text(json.dumps({"args": vars(args), "config": cfg}, indent=2))
+            (tmp / "train_config.json").write_text(json.dumps(run_info, indent=2))
             maybe_fault("kill_in_checkpoint", step)
             final = ckpt.finalize(tmp, {"global_step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
                                         "run_name": run_name, "seed": args.seed,
