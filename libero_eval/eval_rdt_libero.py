@@ -45,16 +45,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from libero_eval import env as lenv
-from libero_eval.metrics import (  # noqa: F401  (re-exported for scripts and tests)
+from libero_eval.metrics import (
     REPLAY_FIELDS,
-    SUMMARY_FIELDS,
-    TRIAL_FIELDS,
     append_row,
     latest_rows,
     metrics_dir,
     print_summary,
     read_rows,
-    summarize,
     trial_key,
     videos_dir,
     write_csv_atomic,

@@ -99,11 +99,11 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
     a parent folder) or, with ``config``, a hub id -> weights path + training config.
     Raises `PolicyError` with the fix."""
     from configs.loader import apply_override, load_config
+    from models.loading import looks_like_hub_id
     from train.checkpointing import complete_checkpoints
 
     path = Path(source)
-    looks_like_hub_id = str(source).count("/") == 1 and not str(source).startswith((".", "/", "~"))
-    if not path.exists() and looks_like_hub_id and config is not None:  # e.g. the released base model
+    if not path.exists() and looks_like_hub_id(source) and config is not None:  # e.g. the released base model
         cfg = load_config(config)
         for ov in overrides:
             apply_override(cfg, ov)

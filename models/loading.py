@@ -38,6 +38,12 @@ class CheckpointError(RuntimeError):
     pass
 
 
+def looks_like_hub_id(source) -> bool:
+    """``owner/name`` that is not a relative/absolute/home path (used only when no such path exists)."""
+    text = str(source)
+    return text.count("/") == 1 and not text.startswith((".", "/", "~"))
+
+
 def runner_kwargs_from_config(cfg: dict) -> dict:
     """Constructor kwargs of RDTRunner from our YAML config (configs/base.yaml layout)."""
     common, model = cfg["common"], cfg["model"]
@@ -166,7 +172,7 @@ def load_runner(source: Optional[str | os.PathLike], cfg: Optional[dict] = None,
         load_state_dict_strict(runner, read_state_dict(path), str(path))
         return runner
     if not path.exists():
-        if str(source).startswith((".", "/")) or str(source).count("/") != 1:
+        if not looks_like_hub_id(source):
             raise CheckpointError(f"checkpoint not found: {source}")
         path = _download(str(source))
     if (path / "adapter_config.json").is_file():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-import h5py
 import torch
 
 from configs.loader import load_config

@@ -1,5 +1,4 @@
 """Frozen encoders: tiny SigLIP / T5 through the real from_pretrained path, on-device preprocessing."""
-import numpy as np
 import pytest
 import torch
 

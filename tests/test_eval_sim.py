@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from libero_eval import eval_rdt_libero as ev
+from libero_eval.metrics import TRIAL_FIELDS
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
@@ -44,7 +45,7 @@ def test_rollout_two_trials_outputs(tiny_ckpt, tmp_path):
     assert rc == 0
     rows = _rows(tmp_path / "metrics" / "t" / "trials.csv")
     assert [r["trial"] for r in sorted(rows, key=lambda r: r["trial"])] == ["0", "1"]
-    assert tuple(rows[0]) == ev.TRIAL_FIELDS
+    assert tuple(rows[0]) == TRIAL_FIELDS
     for r in rows:
         i = int(r["trial"])
         assert r["suite"] == SUITE and r["task_id"] == str(TASK) and r["task_name"] == "put_the_bowl_on_the_stove"

@@ -88,7 +88,6 @@ def test_kill_while_writing_checkpoint_keeps_previous(tmp_path, run_train):
     assert proc.returncode == -9
     assert (out / "checkpoint-4.tmp").is_dir() and not (out / "checkpoint-4").exists()
     assert ckpt.resolve_resume("latest", out).name == "checkpoint-2"
-    from configs.loader import load_config
     from models.loading import load_runner
     runner = load_runner(out / "checkpoint-2")  # the previous checkpoint is intact and loadable
     assert sum(p.numel() for p in runner.parameters()) > 0
