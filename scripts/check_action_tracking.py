@@ -37,7 +37,7 @@ from libero_eval import env as lenv
 log = logging.getLogger("check_action_tracking")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "libero_format" / "put_the_bowl_on_the_stove_demo.hdf5"
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "libero_format" / "put_the_bowl_on_the_stove_demo.hdf5"
 
 
 @dataclass
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", help="LIBERO HDF5 files to check")
-    ap.add_argument("--no_fixture", action="store_true", help="skip the shared LIBERO-format fixture file")
+    ap.add_argument("--no_fixture", action="store_true", help="skip the LIBERO-made fixture file (tests/fixtures/libero_format)")
     ap.add_argument("--no_generate", action="store_true", help="do not make fresh simulator demos")
     ap.add_argument("--suite", default="libero_goal", help="suite of the generated demos")
     ap.add_argument("--task", type=int, default=1, help="task id of the generated demos")

@@ -1,25 +1,26 @@
-"""Shared test fixtures: locations of the read-only reference fixtures and tiny assets."""
+"""Shared test fixtures: the reference data in tests/fixtures/ (see its README) and tiny assets.
+
+Everything the tests read lives inside the repository, so a clone anywhere tests itself.
+"""
 import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RDT_SHARED_DIR", REPO_ROOT.parent / "shared"))
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        raise FileNotFoundError(f"shared fixtures folder not found at {SHARED} (set RDT_SHARED_DIR)")
-    return SHARED
+def fixtures_dir() -> Path:
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")
-def libero_fixture_file(shared_dir) -> Path:
-    return shared_dir / "fixtures" / "libero_format" / "put_the_bowl_on_the_stove_demo.hdf5"
+def libero_fixture_file() -> Path:
+    return FIXTURES / "libero_format" / "put_the_bowl_on_the_stove_demo.hdf5"
 
 
 @pytest.fixture(scope="session")
