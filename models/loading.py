@@ -51,7 +51,7 @@ def runner_kwargs_from_config(cfg: dict) -> dict:
     return dict(
         action_dim=common["state_dim"],
         pred_horizon=common["action_chunk_size"],
-        config={k: model[k] for k in _MODEL_CONFIG_KEYS if k in model},
+        config=with_norm({k: model[k] for k in _MODEL_CONFIG_KEYS if k in model}, "the model config"),
         lang_token_dim=model["lang_token_dim"],
         img_token_dim=model["img_token_dim"],
         state_token_dim=model["state_token_dim"],
@@ -68,14 +68,38 @@ def build_runner(cfg: dict, dtype: torch.dtype = torch.float32) -> RDTRunner:
     return RDTRunner(**runner_kwargs_from_config(cfg), dtype=dtype)
 
 
-def runner_kwargs_from_json(data: dict) -> dict:
+# The released RDT-1B geometry (hidden, depth, heads): its config.json predates the ``norm`` field.
+RELEASED_RDT1B_GEOMETRY = (2048, 28, 32)
+
+
+def norm_for_legacy_config(rdt_cfg: dict) -> str:
+    """The norm of a checkpoint saved without ``rdt.norm``: the released RDT-1B geometry was trained
+    with timm 1.0.3's variance norm (``release_var``); any other geometry came from this repo before
+    the field existed, when every block used a true RMSNorm (``rms``)."""
+    geometry = (rdt_cfg.get("hidden_size"), rdt_cfg.get("depth"), rdt_cfg.get("num_heads"))
+    return "release_var" if geometry == RELEASED_RDT1B_GEOMETRY else "rms"
+
+
+def with_norm(model_cfg: dict, source: str) -> dict:
+    """``model_cfg`` with ``rdt.norm`` filled in (``norm_for_legacy_config``) when a checkpoint lacks it."""
+    if "norm" in model_cfg["rdt"]:
+        return model_cfg
+    norm = norm_for_legacy_config(model_cfg["rdt"])
+    log.info("%s records no rdt.norm: loading with norm=%s (%s)", source, norm,
+             "the released RDT-1B geometry" if norm == "release_var" else "saved before the field existed")
+    return {**model_cfg, "rdt": {**model_cfg["rdt"], "norm": norm}}
+
+
+def runner_kwargs_from_json(data: dict, source: str = "config.json") -> dict:
     """Accept the official flat config.json and a nested {"config": {...}} variant."""
     missing = [k for k in _CTOR_KEYS[:7] if k not in data]
     if missing:
-        raise CheckpointError(f"config.json lacks {missing}; is this an RDT runner checkpoint?")
+        raise CheckpointError(f"{source} lacks {missing}; is this an RDT runner checkpoint?")
     model_cfg = data["config"] if "config" in data else {k: data[k] for k in _MODEL_CONFIG_KEYS if k in data}
+    if "rdt" not in model_cfg:
+        raise CheckpointError(f"{source} lacks the 'rdt' model config; is this an RDT runner checkpoint?")
     kwargs = {k: data.get(k) for k in _CTOR_KEYS}
-    kwargs["config"] = model_cfg
+    kwargs["config"] = with_norm(model_cfg, source)
     return kwargs
 
 
@@ -181,7 +205,7 @@ def load_runner(source: Optional[str | os.PathLike], cfg: Optional[dict] = None,
     config_file = path / CONFIG_NAME
     if config_file.is_file():
         with open(config_file) as f:
-            runner = RDTRunner(**runner_kwargs_from_json(json.load(f)), dtype=dtype)
+            runner = RDTRunner(**runner_kwargs_from_json(json.load(f), str(config_file)), dtype=dtype)
     elif cfg is not None:
         runner = build_runner(cfg, dtype)
     else:

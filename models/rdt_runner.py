@@ -11,6 +11,9 @@ all opt-in or numerically neutral:
 * cross-attention keys/values of the fixed conditions are computed once per chunk at inference
   (``use_cond_cache``), identical results;
 * gradient checkpointing (the official code raises NotImplementedError).
+
+``config["rdt"]["norm"]`` chooses the blocks' normalisation: ``release_var`` reproduces timm 1.0.3's
+RmsNorm, which the released RDT-1B was trained with; ``rms`` a true RMSNorm (models/rdt/blocks.py).
 """
 from __future__ import annotations
 
@@ -59,6 +62,9 @@ class RDTRunner(nn.Module):
     ):
         super().__init__()
         rdt_cfg = config["rdt"]
+        if "norm" not in rdt_cfg:
+            raise ValueError("config['rdt'] lacks 'norm' (release_var for the released RDT-1B weights, or rms); "
+                             "models.loading fills it in for checkpoints saved before the field existed")
         hidden = rdt_cfg["hidden_size"]
         self.model = RDT(
             output_dim=action_dim,
@@ -66,6 +72,7 @@ class RDTRunner(nn.Module):
             hidden_size=hidden,
             depth=rdt_cfg["depth"],
             num_heads=rdt_cfg["num_heads"],
+            norm=rdt_cfg["norm"],
             max_lang_cond_len=max_lang_cond_len,
             img_cond_len=img_cond_len,
             lang_pos_embed_config=lang_pos_embed_config,

@@ -7,7 +7,10 @@ values can be projected once instead of five times. Both paths run side by side 
     python -m scripts.bench_inference --size mid             # CPU, hidden 512 x 8 blocks, full 4374 image tokens
     python -m scripts.bench_inference --size 1b --device cuda --dtype bfloat16 \
         --vision_encoder google/siglip-so400m-patch14-384   # SigLIP + DiT, as one policy call
-Last line: ``plain <x> ms, cached <y> ms, ratio <r>``.
+The blocks' norm is also compared: ``release_var`` (timm 1.0.3's variance norm, what the released
+weights need, computed in float32) vs ``rms`` (a true RMSNorm), same weights, cached path; printed as
+``norm release_var <x> ms, rms <y> ms, ratio <r>``.
+Last line: ``plain <x> ms, cached <y> ms, ratio <r>`` (with the config's norm).
 """
 from __future__ import annotations
 
@@ -89,14 +92,29 @@ def main(argv=None) -> None:
         encode()
         t_vision = time_call(encode, args.repeats, device)
         print(f"siglip (4 real images + cached background) {t_vision:.1f} ms")
-    # Interleave the two so that machine noise hits both alike.
-    t_plain, t_cached = [], []
-    for _ in range(args.repeats):
-        t_plain.append(time_call(plain, 1, device))
-        t_cached.append(time_call(cached, 1, device))
-    tp, tc = statistics.median(t_plain) + t_vision, statistics.median(t_cached) + t_vision
+    by_norm = {}
+    for norm in ("release_var", "rms"):
+        other = build_runner(load_config(path, overrides + args.set + [f"model.rdt.norm={norm}"]))
+        other.load_state_dict(runner.state_dict())
+        other = other.to(device=device, dtype=dtype).eval()
+        by_norm[norm] = lambda r=other: r.predict_action(**inputs, use_cond_cache=True)
+        by_norm[norm]()  # warm-up
+    t_plain = interleaved({"plain": plain, "cached": cached}, args.repeats, device)
+    t_norm = interleaved(by_norm, args.repeats, device)
+    tp, tc = t_plain["plain"] + t_vision, t_plain["cached"] + t_vision
     print(f"max |plain - cached| = {diff:.2e}")
+    print(f"norm release_var {t_norm['release_var']:.1f} ms, rms {t_norm['rms']:.1f} ms, "
+          f"ratio {t_norm['release_var'] / t_norm['rms']:.2f}  (DiT chunk, cached K/V)")
     print(f"plain {tp:.1f} ms, cached {tc:.1f} ms, ratio {tp / tc:.2f}")
+
+
+def interleaved(calls: dict, repeats: int, device: torch.device) -> dict:
+    """Median ms per call, alternating the calls so that machine noise hits all alike."""
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            times[name].append(time_call(fn, 1, device))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 if __name__ == "__main__":

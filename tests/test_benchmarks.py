@@ -9,16 +9,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(*args, timeout=900):
+def run(*args, timeout=900, lines=1):
     proc = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout.strip().splitlines()[-1]
+    out = proc.stdout.strip().splitlines()[-lines:]
+    return out[0] if lines == 1 else out
 
 
 def test_bench_inference_line(tiny_encoders_dir):
-    last = run("scripts.bench_inference", "--size", "tiny", "--repeats", "2",
-               "--set", f"model.vision_encoder={tiny_encoders_dir / 'siglip'}",
-               "--vision_encoder", str(tiny_encoders_dir / "siglip"))
+    norm, last = run("scripts.bench_inference", "--size", "tiny", "--repeats", "2",
+                     "--set", f"model.vision_encoder={tiny_encoders_dir / 'siglip'}",
+                     "--vision_encoder", str(tiny_encoders_dir / "siglip"), lines=2)
+    assert re.match(r"norm release_var [\d.]+ ms, rms [\d.]+ ms, ratio [\d.]+", norm), norm
     assert re.fullmatch(r"plain [\d.]+ ms, cached [\d.]+ ms, ratio [\d.]+", last), last
 
 

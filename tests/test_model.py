@@ -33,8 +33,8 @@ def make_inputs(runner: RDTRunner, batch=2, lang_len=5, seed=0):
     ), torch.randn(batch, H, D, generator=g) * mask
 
 
-def test_rdt1b_state_dict_matches_released_checkpoint(shared_dir):
-    manifest = json.loads((shared_dir / "fixtures" / "rdt1b_state_dict_keys.json").read_text())
+def test_rdt1b_state_dict_matches_released_checkpoint(fixtures_dir):
+    manifest = json.loads((fixtures_dir / "rdt1b_state_dict_keys.json").read_text())
     cfg = load_config("configs/base.yaml")
     with torch.device("meta"):
         runner = build_runner(cfg, dtype=torch.bfloat16)
@@ -187,3 +187,55 @@ def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
     with pytest.raises(CheckpointError, match="neither a local path nor reachable"):
         load_runner("robotics-diffusion-transformer/rdt-1b")
+
+
+# ------------------------------------------------------------------ the blocks' norm
+def timm_103_rms_norm(x, weight, eps=1e-6):
+    """timm 1.0.3's ``rms_norm`` as it is written there (variance, not mean square)."""
+    return x * torch.rsqrt(torch.var(x, dim=-1, keepdim=True) + eps) * weight
+
+
+def test_release_norm_is_timm_103_and_computed_in_float32():
+    from models.rdt.blocks import RDTNorm
+
+    g = torch.Generator().manual_seed(0)
+    norm = RDTNorm(64, "release_var")
+    torch.nn.init.normal_(norm.weight, 1.0, 0.2, generator=g)
+    x = torch.randn(3, 7, 64, generator=g) * 2 + 0.7  # non-zero mean: where the two norms differ
+    with torch.no_grad():
+        torch.testing.assert_close(norm(x), timm_103_rms_norm(x, norm.weight), atol=1e-6, rtol=1e-6)
+        # A bf16 input (and bf16 autocast) gets the float32 result rounded once, not a bf16 variance.
+        ref = timm_103_rms_norm(x.bfloat16().float(), norm.weight).bfloat16()
+        assert torch.equal(norm(x.bfloat16()), ref)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(norm(x.bfloat16()), ref)
+        rms = RDTNorm(64, "rms")
+        rms.weight.copy_(norm.weight)
+        assert (rms(x) - norm(x)).abs().max() > 0.05
+
+
+def test_unknown_norm_is_a_clear_error(tiny_cfg):
+    cfg = json.loads(json.dumps(tiny_cfg))
+    cfg["model"]["rdt"]["norm"] = "layernorm"
+    with pytest.raises(ValueError, match=r"model\.rdt\.norm must be one of \('release_var', 'rms'\)"):
+        build_runner(cfg)
+
+
+def test_checkpoint_records_its_norm_and_legacy_ones_load_with_the_right_one(tmp_path, tiny_cfg, caplog):
+    from models.loading import runner_kwargs_from_json
+
+    runner = build_runner(tiny_cfg)
+    save_pretrained(runner, tmp_path / "ckpt")
+    saved = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert saved["rdt"]["norm"] == tiny_cfg["model"]["rdt"]["norm"] == "release_var"
+    assert load_runner(tmp_path / "ckpt").model.blocks[0].norm1.kind == "release_var"
+    # Saved before the field existed: this repo's geometries used a true RMSNorm ...
+    del saved["rdt"]["norm"]
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps(saved))
+    assert load_runner(tmp_path / "ckpt").model.final_layer.norm_final.kind == "rms"
+    # ... while the released RDT-1B (its config.json has no norm field) needs timm 1.0.3's norm.
+    released = {**saved, "rdt": {"hidden_size": 2048, "depth": 28, "num_heads": 32}}
+    with caplog.at_level("INFO", logger="models.loading"):
+        kwargs = runner_kwargs_from_json(released, "rdt-1b/config.json")
+    assert kwargs["config"]["rdt"]["norm"] == "release_var"
+    assert "rdt-1b/config.json records no rdt.norm: loading with norm=release_var" in caplog.text

@@ -1,6 +1,11 @@
-"""Numerical parity with the official RDT code (fixture generated from thu-ml's implementation).
+"""Numerical parity with the official RDT code (fixtures generated from thu-ml's implementation).
 
-RDT_PARITY_FIXTURE may point at any fixture of the same format (other sizes, odd depth, batch).
+Two fixtures (tests/fixtures/README.md): ``rdt_tiny_reference_release_norm.pt`` made under timm 1.0.3
+(the pinned version the released weights were trained with: variance norm) and ``rdt_tiny_reference.pt``
+under a current timm (true RMSNorm). Each carries a top-level ``"norm"`` key naming the norm that
+reproduces it; the runner is built with that norm. The default config's norm must reproduce the
+release fixture. RDT_PARITY_FIXTURE may point at any other fixture of the same format (other sizes,
+odd depth, batch); then only that one is checked.
 """
 import os
 from pathlib import Path
@@ -8,16 +13,24 @@ from pathlib import Path
 import pytest
 import torch
 
+from configs.loader import load_config
 from models.rdt_runner import RDTRunner
 
 ATOL = 1e-5
-DEFAULT_FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "rdt_tiny_reference.pt"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DEFAULT_FIXTURES = ("rdt_tiny_reference_release_norm.pt", "rdt_tiny_reference.pt")
 
 
-def runner_from_fixture_config(cfg: dict) -> RDTRunner:
+def fixture_paths() -> list[Path]:
+    override = os.environ.get("RDT_PARITY_FIXTURE")
+    return [Path(override)] if override else [FIXTURES / name for name in DEFAULT_FIXTURES]
+
+
+def runner_from_fixture_config(cfg: dict, norm: str) -> RDTRunner:
     """Build the runner the way the official training script does for this geometry."""
     model_cfg = {
-        "rdt": {"hidden_size": cfg["hidden_size"], "depth": cfg["depth"], "num_heads": cfg["num_heads"]},
+        "rdt": {"hidden_size": cfg["hidden_size"], "depth": cfg["depth"], "num_heads": cfg["num_heads"],
+                "norm": norm},
         "lang_adaptor": cfg["lang_adaptor"],
         "img_adaptor": cfg["img_adaptor"],
         "state_adaptor": cfg["state_adaptor"],
@@ -39,24 +52,45 @@ def runner_from_fixture_config(cfg: dict) -> RDTRunner:
     )
 
 
-@pytest.fixture(scope="module")
-def fixture():
-    path = Path(os.environ.get("RDT_PARITY_FIXTURE", DEFAULT_FIXTURE))
+@pytest.fixture(scope="module", params=fixture_paths(), ids=lambda p: p.stem)
+def fixture(request):
+    path = request.param
     if not path.is_file():
         raise FileNotFoundError(f"parity fixture not found: {path} (set RDT_PARITY_FIXTURE)")
-    return torch.load(path, weights_only=False, map_location="cpu")
+    data = torch.load(path, weights_only=False, map_location="cpu")
+    if data.get("norm") not in ("release_var", "rms"):
+        raise ValueError(f"{path} has no top-level 'norm' key ('release_var' or 'rms')")
+    return data
 
 
 @pytest.fixture(scope="module")
 def runner(fixture):
     torch.manual_seed(0)
-    r = runner_from_fixture_config(fixture["config"])
+    r = runner_from_fixture_config(fixture["config"], fixture["norm"])
     r.load_state_dict(fixture["state_dict"], strict=True)
     return r.eval()
 
 
+def test_default_config_norm_reproduces_the_released_weights():
+    """The released RDT-1B needs timm 1.0.3's norm; the default config must choose it."""
+    release = torch.load(FIXTURES / "rdt_tiny_reference_release_norm.pt", weights_only=False)
+    assert release["norm"] == "release_var"
+    assert load_config("configs/base.yaml")["model"]["rdt"]["norm"] == release["norm"]
+
+
+def test_a_true_rmsnorm_misses_the_release_fixture():
+    """Guards the test itself: the release fixture must tell the two norms apart (its activations
+    have a non-zero mean); on the mean-square fixture they differ by only ~6e-5."""
+    release = torch.load(FIXTURES / "rdt_tiny_reference_release_norm.pt", weights_only=False)
+    r = runner_from_fixture_config(release["config"], "rms")
+    r.load_state_dict(release["state_dict"], strict=True)
+    with torch.no_grad():
+        pred = dit_forward(r.eval(), release["inputs"])
+    assert (pred - release["outputs"]["dit_forward"]).abs().max() > 0.1
+
+
 def test_initial_position_embeddings(fixture):
-    fresh = runner_from_fixture_config(fixture["config"])
+    fresh = runner_from_fixture_config(fixture["config"], fixture["norm"])
     sd = fresh.state_dict()
     for key, ref in fixture["initial_pos_embeds"].items():
         torch.testing.assert_close(sd[key].float(), ref.float(), atol=ATOL, rtol=0, msg=key)
@@ -72,18 +106,19 @@ def test_adapted_conditions(runner, fixture):
     torch.testing.assert_close(state, out["adapted_state"], atol=ATOL, rtol=0)
 
 
-def test_dit_forward(runner, fixture):
-    inp, out = fixture["inputs"], fixture["outputs"]
+def dit_forward(runner, inp) -> torch.Tensor:
     horizon = inp["action_gt"].shape[1]
+    lang, img, state = runner.adapt_conditions(
+        inp["lang_tokens"], inp["img_tokens"], torch.cat([inp["state_tokens"], inp["action_mask"]], -1))
+    actions = runner.state_adaptor(torch.cat([inp["action_gt"], inp["action_mask"].expand(-1, horizon, -1)], -1))
+    x = torch.cat([state, actions], 1)
+    return runner.model(x, inp["ctrl_freqs"], inp["dit_timesteps"], lang, img, lang_mask=inp["lang_attn_mask"])
+
+
+def test_dit_forward(runner, fixture):
     with torch.no_grad():
-        lang, img, state = runner.adapt_conditions(
-            inp["lang_tokens"], inp["img_tokens"], torch.cat([inp["state_tokens"], inp["action_mask"]], -1))
-        actions = runner.state_adaptor(
-            torch.cat([inp["action_gt"], inp["action_mask"].expand(-1, horizon, -1)], -1))
-        x = torch.cat([state, actions], 1)
-        pred = runner.model(x, inp["ctrl_freqs"], inp["dit_timesteps"], lang, img,
-                            lang_mask=inp["lang_attn_mask"])
-    torch.testing.assert_close(pred, out["dit_forward"], atol=ATOL, rtol=0)
+        pred = dit_forward(runner, fixture["inputs"])
+    torch.testing.assert_close(pred, fixture["outputs"]["dit_forward"], atol=ATOL, rtol=0)
 
 
 def test_loss_with_given_noise_and_timesteps(runner, fixture):

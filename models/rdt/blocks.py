@@ -19,9 +19,50 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def rms_norm(dim: int, eps: float = 1e-6) -> nn.RMSNorm:
-    """RDT uses RMSNorm with eps 1e-6 and a learnable scale everywhere (no bias)."""
-    return nn.RMSNorm(dim, eps=eps, elementwise_affine=True)
+NORM_KINDS = ("release_var", "rms")
+NORM_EPS = 1e-6  # RDT's norms (timm RmsNorm default) everywhere
+
+
+class RDTNorm(nn.Module):
+    """The normalisation of every RDT block, with a learnable scale (``weight``) and no bias.
+
+    ``release_var``: what timm <= 1.0.12's ``RmsNorm`` computes, and so what the released RDT-1B was
+    trained with (the official code pins timm 1.0.3): ``x * rsqrt(var(x, unbiased) + eps) * weight``
+    -- a *variance* scale; ``x`` itself is not centred (timm issue #2380, fixed in 1.0.13).
+    Computed in float32 whatever the input / autocast dtype (a bf16 variance is poor), then cast back.
+    ``rms``: a true RMSNorm, ``x * rsqrt(mean(x**2) + eps) * weight`` (``F.rms_norm``).
+    The two agree only on zero-mean activations.
+    """
+
+    def __init__(self, dim: int, kind: str):
+        super().__init__()
+        if kind not in NORM_KINDS:
+            raise ValueError(f"model.rdt.norm must be one of {NORM_KINDS}, got {kind!r}")
+        self.kind = kind
+        self.dim = dim
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "rms":
+            return F.rms_norm(x, (self.dim,), self.weight, NORM_EPS)
+        return release_var_norm(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, kind={self.kind}, eps={NORM_EPS}"
+
+
+def release_var_norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """timm 1.0.3 ``rms_norm`` over the last dim, in float32 (see ``RDTNorm``).
+
+    The unbiased variance is written out (mean, centre, sum of squares / (n-1)): the same numbers
+    as ``torch.var`` to float32 rounding, and ~5x faster on the CPU for short rows such as the
+    64-wide q/k heads (``python -m scripts.bench_inference`` prints this norm against ``rms``).
+    """
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        xf = x.float()
+        centred = xf - xf.mean(dim=-1, keepdim=True)
+        var = (centred * centred).sum(dim=-1, keepdim=True) / (x.shape[-1] - 1)
+        return (xf * torch.rsqrt(var + NORM_EPS) * weight.float()).to(x.dtype)
 
 
 class Mlp(nn.Module):
@@ -68,17 +109,17 @@ class TimestepEmbedder(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention with RMSNorm on q and k (qk-norm), through SDPA."""
+    """Multi-head self-attention with a norm on q and k (qk-norm, over head_dim), through SDPA."""
 
-    def __init__(self, dim: int, num_heads: int):
+    def __init__(self, dim: int, num_heads: int, norm: str):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=True)
-        self.q_norm = rms_norm(self.head_dim)
-        self.k_norm = rms_norm(self.head_dim)
+        self.q_norm = RDTNorm(self.head_dim, norm)
+        self.k_norm = RDTNorm(self.head_dim, norm)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +138,7 @@ class CrossAttention(nn.Module):
     once and its result passed back as ``kv`` (the inference fast path; identical numerics).
     """
 
-    def __init__(self, dim: int, num_heads: int):
+    def __init__(self, dim: int, num_heads: int, norm: str):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
@@ -105,8 +146,8 @@ class CrossAttention(nn.Module):
         self.head_dim = dim // num_heads
         self.q = nn.Linear(dim, dim, bias=True)
         self.kv = nn.Linear(dim, dim * 2, bias=True)
-        self.q_norm = rms_norm(self.head_dim)
-        self.k_norm = rms_norm(self.head_dim)
+        self.q_norm = RDTNorm(self.head_dim, norm)
+        self.k_norm = RDTNorm(self.head_dim, norm)
         self.proj = nn.Linear(dim, dim)
 
     def project_kv(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,14 +182,14 @@ class RDTBlock(nn.Module):
     No adaLN: the diffusion step and control frequency enter as tokens of the sequence.
     """
 
-    def __init__(self, hidden_size: int, num_heads: int):
+    def __init__(self, hidden_size: int, num_heads: int, norm: str):
         super().__init__()
-        self.norm1 = rms_norm(hidden_size)
-        self.attn = Attention(hidden_size, num_heads)
-        self.cross_attn = CrossAttention(hidden_size, num_heads)
-        self.norm2 = rms_norm(hidden_size)
+        self.norm1 = RDTNorm(hidden_size, norm)
+        self.attn = Attention(hidden_size, num_heads, norm)
+        self.cross_attn = CrossAttention(hidden_size, num_heads, norm)
+        self.norm2 = RDTNorm(hidden_size, norm)
         self.ffn = Mlp(hidden_size, hidden_size, hidden_size)
-        self.norm3 = rms_norm(hidden_size)
+        self.norm3 = RDTNorm(hidden_size, norm)
 
     def forward(self, x, c, mask=None, kv=None):
         x = x + self.attn(self.norm1(x))
@@ -158,11 +199,11 @@ class RDTBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
-    """RMSNorm -> MLP(H -> H -> out_channels)."""
+    """Norm -> MLP(H -> H -> out_channels)."""
 
-    def __init__(self, hidden_size: int, out_channels: int):
+    def __init__(self, hidden_size: int, out_channels: int, norm: str):
         super().__init__()
-        self.norm_final = rms_norm(hidden_size)
+        self.norm_final = RDTNorm(hidden_size, norm)
         self.ffn_final = Mlp(hidden_size, hidden_size, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,8 @@ class RDT(nn.Module):
         lang_pos_embed_config: Optional[Sequence] = None,
         img_pos_embed_config: Optional[Sequence] = None,
         dtype: torch.dtype = torch.bfloat16,
+        *,
+        norm: str,
     ):
         super().__init__()
         self.horizon = horizon
@@ -53,8 +55,8 @@ class RDT(nn.Module):
         self.x_pos_embed = nn.Parameter(torch.zeros(1, horizon + 3, hidden_size))
         self.lang_cond_pos_embed = nn.Parameter(torch.zeros(1, max_lang_cond_len, hidden_size))
         self.img_cond_pos_embed = nn.Parameter(torch.zeros(1, img_cond_len, hidden_size))
-        self.blocks = nn.ModuleList([RDTBlock(hidden_size, num_heads) for _ in range(depth)])
-        self.final_layer = FinalLayer(hidden_size, output_dim)
+        self.blocks = nn.ModuleList([RDTBlock(hidden_size, num_heads, norm) for _ in range(depth)])
+        self.final_layer = FinalLayer(hidden_size, output_dim, norm)
         self.initialize_weights()
 
     # ------------------------------------------------------------------ init
