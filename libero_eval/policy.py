@@ -376,7 +376,7 @@ class RDTPolicy:
         kwargs = self.conditioner(batch, train=False)
         shape = (self.runner.pred_horizon, self.runner.action_dim)
         noise = torch.stack([torch.randn(shape, generator=self._generators.get(s)) for s in slots])
-        pred = self.runner.predict_action(**kwargs, noise=noise.to(self.device, self.dtype),
+        pred = self.runner.predict_action(**kwargs, noise=noise.to(self.device, torch.float32),
                                           num_inference_steps=self.num_inference_steps)
         out = pred.float().cpu().numpy()  # .cpu() synchronises with the device
         self.last_infer_ms = (time.perf_counter() - t0) * 1000.0

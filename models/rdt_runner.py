@@ -158,7 +158,8 @@ class RDTRunner(nn.Module):
         state_mask = action_mask if state_mask is None else state_mask
         state_in = torch.cat([state_tokens, state_mask], dim=2)
         action_in = torch.cat([noisy_action, action_mask.expand(-1, noisy_action.shape[1], -1)], dim=2)
-        state_action = torch.cat([state_in, action_in], dim=1)
+        # The network input in the conditions' dtype; the target (action_gt) keeps its own (float32).
+        state_action = torch.cat([state_in, action_in.to(state_in.dtype)], dim=1)
         lang_cond, img_cond, state_action = self.adapt_conditions(lang_tokens, img_tokens, state_action)
         pred = self.model(state_action, ctrl_freqs, timesteps, lang_cond, img_cond, lang_mask=lang_attn_mask)
         target = action_gt if self.prediction_type == "sample" else noise
@@ -198,21 +199,24 @@ class RDTRunner(nn.Module):
 
     def conditional_sample(self, lang_cond, lang_attn_mask, img_cond, state_traj, action_mask, ctrl_freqs,
                            noise=None, generator=None, use_cond_cache=True, num_inference_steps=None):
+        """The sampler's state, the solver arithmetic and the result are float32 whatever the model's
+        dtype: the chunk holds absolute positions (~1 m), where bf16 is only good to +-4 mm. Only the
+        network input is cast to the conditions' dtype."""
         device, dtype = state_traj.device, state_traj.dtype
         B = state_traj.shape[0]
         if noise is None:
-            noise = torch.randn((B, self.pred_horizon, self.action_dim), dtype=dtype, device=device,
+            noise = torch.randn((B, self.pred_horizon, self.action_dim), dtype=torch.float32, device=device,
                                 generator=generator)
-        noisy_action = noise.to(device=device, dtype=dtype)
+        noisy_action = noise.to(device=device, dtype=torch.float32)
         action_mask = action_mask.expand(-1, self.pred_horizon, -1)
         cond_kv = self.model.precompute_condition_kv(lang_cond, img_cond) if use_cond_cache else None
 
         scheduler = self.noise_scheduler_sample
         scheduler.set_timesteps(num_inference_steps or self.num_inference_timesteps)
         for t in scheduler.timesteps:
-            action_traj = self.state_adaptor(torch.cat([noisy_action, action_mask], dim=2))
+            action_traj = self.state_adaptor(torch.cat([noisy_action, action_mask.float()], dim=2).to(dtype))
             state_action = torch.cat([state_traj, action_traj], dim=1)
             model_output = self.model(state_action, ctrl_freqs, t.unsqueeze(-1).to(device),
                                       lang_cond, img_cond, lang_mask=lang_attn_mask, cond_kv=cond_kv)
-            noisy_action = scheduler.step(model_output, t, noisy_action).prev_sample.to(dtype)
-        return noisy_action * action_mask
+            noisy_action = scheduler.step(model_output.float(), t, noisy_action).prev_sample.float()
+        return noisy_action * action_mask.float()

@@ -34,6 +34,12 @@ def collate(samples: Sequence[dict]) -> dict[str, Any]:
     return out
 
 
+def action_targets(batch: dict, device) -> torch.Tensor:
+    """The diffusion target (B, T, 128), float32 whatever the mixed precision: abs_goal chunks hold
+    world-frame positions (~1 m), where bf16 is only good to +-4 mm (0.08 action units after decode)."""
+    return batch["actions"].to(device, dtype=torch.float32)
+
+
 def pad_embeddings(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """List of (L_i, D) -> zero-padded (B, L, D) and its (B, L) bool mask."""
     for e in embeds:

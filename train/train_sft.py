@@ -230,7 +230,7 @@ def train(args, cfg) -> Path:
 
     from models.loading import load_runner, save_pretrained
     from models.lora import apply_lora, save_lora
-    from train.batch import Conditioner, ConditioningOptions, collate
+    from train.batch import Conditioner, ConditioningOptions, action_targets, collate
     from train.sample import plot_chunks, sample_mse
     from train.sampler import EpochSampler
 
@@ -400,7 +400,7 @@ def train(args, cfg) -> Path:
             with accelerator.accumulate(runner):
                 gen = step_generator(args.seed, global_step, micro, rank, device)
                 inputs = conditioner(batch, gen, train=True)
-                actions = batch["actions"].to(device, dtype=weight_dtype)
+                actions = action_targets(batch, device)
                 loss = runner(action_gt=actions, generator=gen, **inputs)
                 accelerator.backward(loss)
                 grad_norm = None

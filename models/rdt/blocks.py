@@ -44,7 +44,7 @@ class RDTNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "rms":
-            return F.rms_norm(x, (self.dim,), self.weight, NORM_EPS)
+            return F.rms_norm(x, (self.dim,), self.weight.to(x.dtype), NORM_EPS)
         return release_var_norm(x, self.weight)
 
     def extra_repr(self) -> str:
@@ -65,14 +65,28 @@ def release_var_norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return (xf * torch.rsqrt(var + NORM_EPS) * weight.float()).to(x.dtype)
 
 
+class Float32Linear(nn.Linear):
+    """A Linear computed in float32 whatever its weights' dtype (bf16 under DeepSpeed) or autocast.
+
+    Same parameters and state_dict keys as ``nn.Linear``. Used for the output head: the predicted
+    chunk holds world-frame positions (~1 m), where bf16 is only good to +-4 mm.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            bias = None if self.bias is None else self.bias.float()
+            return F.linear(x.float(), self.weight.float(), bias)
+
+
 class Mlp(nn.Module):
     """fc1 -> GELU(tanh) -> fc2. RDT keeps the hidden width equal to the model width (not 4x)."""
 
-    def __init__(self, in_features: int, hidden_features: int, out_features: int):
+    def __init__(self, in_features: int, hidden_features: int, out_features: int, float32: bool = False):
         super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden_features)
+        linear = Float32Linear if float32 else nn.Linear
+        self.fc1 = linear(in_features, hidden_features)
         self.act = nn.GELU(approximate="tanh")
-        self.fc2 = nn.Linear(hidden_features, out_features)
+        self.fc2 = linear(hidden_features, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
@@ -199,15 +213,16 @@ class RDTBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
-    """Norm -> MLP(H -> H -> out_channels)."""
+    """Norm -> MLP(H -> H -> out_channels), all in float32: its output is the action chunk, absolute
+    positions included, so it must not be rounded to bf16 (tests/test_precision.py)."""
 
     def __init__(self, hidden_size: int, out_channels: int, norm: str):
         super().__init__()
         self.norm_final = RDTNorm(hidden_size, norm)
-        self.ffn_final = Mlp(hidden_size, hidden_size, out_channels)
+        self.ffn_final = Mlp(hidden_size, hidden_size, out_channels, float32=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ffn_final(self.norm_final(x))
+        return self.ffn_final(self.norm_final(x.float()))
 
 
 # --------------------------------------------------------------------------------------------
