@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from configs.errors import exit_cli
+
 REPO_ROOT = Path(__file__).resolve().parent
 SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10", "libero_90")
 # Where each source lives on the hub, which files belong to a suite, and the local folder name.
@@ -222,4 +224,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

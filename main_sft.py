@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from configs.errors import exit_cli
 from configs.loader import apply_override, load_config
 
 
@@ -113,4 +114,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

@@ -14,11 +14,13 @@ from typing import Any, Iterable
 
 import yaml
 
+from configs.errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(UserError, ValueError):
+    """A bad config file, key or value."""
 
 
 def _deep_merge(base: dict, update: dict) -> dict:

@@ -46,6 +46,7 @@ from data.libero_mapping import (
     encode_actions,
     encode_state,
     flip_to_camera_view,
+    hold_action,
     noop_mask,
 )
 
@@ -89,7 +90,7 @@ class DataConfig:
     control_freq: float = 20.0
     filter_noops: bool = False
     instruction_source: str = "problem_info"
-    val_fraction: float = 0.1
+    val_fraction: float = 0.04
     datasets_config: str = "configs/finetune_datasets.json"
 
     def __post_init__(self) -> None:
@@ -356,6 +357,15 @@ class LiberoDataset(Dataset):
                     if split == "all" or (split == "val") == is_val:
                         self._demos.append(_DemoInfo(len(self._files) - 1, d["key"], d["T"],
                                                      np.asarray(d["steps"], np.int32)))
+        sizes = {}
+        for f in self._files:
+            sizes.setdefault(tuple(f.image_hw), []).append(f.path)
+        if len(sizes) > 1:
+            listing = "; ".join(f"{h}x{w}: {', '.join(str(p) for p in paths[:3])}" + (" ..." if len(paths) > 3 else "")
+                                for (h, w), paths in sorted(sizes.items()))
+            raise LiberoDataError(", ".join(str(s.path) for s in self.specs),
+                                  f"suites with different image sizes cannot be batched together ({listing}); "
+                                  "train on one resolution (e.g. all raw 128 px or all no-noops 256 px suites)")
         counts = [len(d.steps) for d in self._demos]
         self._sample_demo = np.repeat(np.arange(len(self._demos), dtype=np.int32), counts)
         self._sample_step = (np.concatenate([d.steps for d in self._demos]) if self._demos
@@ -499,14 +509,16 @@ class LiberoDataset(Dataset):
         joints = low.joints[o] if low.joints is not None else None
         state, state_mask = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], joints, cfg.use_joint_state)
 
-        # Actions k..k+C-1, each encoded against the pose that preceded it; pad by repeating the last.
+        # Actions k..k+C-1, each encoded against the pose that preceded it; past the episode end,
+        # pad with "stay" (hold_action: the last goal, or zero motion for delta).
         m = min(cfg.action_chunk_size, d.length - k)
         pre = slice(k - off, k - off + m)
         enc = encode_actions(low.actions[k:k + m], Pose(low.ee_pos[pre], low.ee_ori[pre]),
                              cfg.action_encoding, fi.scale)
         actions = np.empty((cfg.action_chunk_size, enc.shape[-1]), np.float32)
         actions[:m] = enc
-        actions[m:] = enc[-1]
+        if m < cfg.action_chunk_size:
+            actions[m:] = hold_action(enc[-1], cfg.action_encoding)
         action_valid = np.zeros(cfg.action_chunk_size, bool)
         action_valid[:m] = True
 

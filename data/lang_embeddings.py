@@ -22,10 +22,12 @@ from typing import Mapping
 
 import torch
 
+from configs.errors import UserError
+
 MANIFEST = "manifest.json"
 
 
-class LangEmbeddingError(ValueError):
+class LangEmbeddingError(UserError, ValueError):
     """A language-embedding store is missing, malformed, or has the wrong width."""
 
 

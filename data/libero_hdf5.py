@@ -27,6 +27,7 @@ from typing import Iterable
 import h5py
 import numpy as np
 
+from configs.errors import UserError
 from data.libero_mapping import OscScale
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ JOINT_KEY = "obs/joint_states"
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
 
 
-class LiberoDataError(ValueError):
+class LiberoDataError(UserError, ValueError):
     """Bad or missing LIBERO data; the message names the file (and HDF5 key when there is one)."""
 
     def __init__(self, path: str | Path, message: str, key: str | None = None):

@@ -266,6 +266,19 @@ def decode_actions(
     return out
 
 
+def hold_action(last: np.ndarray, encoding: str = "abs_goal") -> np.ndarray:
+    """The encoded action that pads a chunk past the episode end: "stay where the last action left
+    the robot". abs_goal: the last goal again (a goal already means "be there"); delta: zero motion
+    (0 m, identity rotation) with the last gripper target -- repeating the last delta would mean
+    "keep moving". ``last``: (128,) the episode's last encoded action."""
+    _check_encoding(encoding)
+    out = np.array(last, copy=True)
+    if encoding == "delta":
+        out[EEF_POS] = 0.0
+        out[EEF_6D] = matrix_to_rot6d(np.eye(3))
+    return out
+
+
 # Short names used in the task description / evaluation code.
 encode = encode_actions
 decode = decode_actions

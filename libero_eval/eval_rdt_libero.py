@@ -44,6 +44,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from configs.errors import UserError
+from configs.errors import exit_cli
 from libero_eval import env as lenv
 from libero_eval.metrics import (
     REPLAY_FIELDS,
@@ -64,7 +66,7 @@ VIDEO_MODES = ("all", "failures", "none")
 MAX_CHUNK = 64
 
 
-class EvalInputError(ValueError):
+class EvalInputError(UserError, ValueError):
     """Bad command-line input, found before any simulator starts."""
 
 
@@ -672,4 +674,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

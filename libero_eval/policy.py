@@ -36,6 +36,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from configs.errors import UserError
 from data.libero_mapping import (
     ENCODINGS,
     OscScale,
@@ -56,7 +57,7 @@ NUM_SLOTS_PER_FRAME = 3  # cam_high, right_wrist, left_wrist (absent on LIBERO)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class PolicyError(ValueError):
+class PolicyError(UserError, ValueError):
     """A checkpoint / encoder / option problem found before any simulator starts."""
 
 

@@ -22,6 +22,7 @@ from typing import Optional
 
 import torch
 
+from configs.errors import UserError
 from models.rdt_runner import RDTRunner
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,8 @@ _CTOR_KEYS = ("action_dim", "pred_horizon", "lang_token_dim", "img_token_dim", "
 _MODEL_CONFIG_KEYS = ("rdt", "lang_adaptor", "img_adaptor", "state_adaptor", "noise_scheduler", "ema")
 
 
-class CheckpointError(RuntimeError):
-    pass
+class CheckpointError(UserError, RuntimeError):
+    """A checkpoint that is missing, unreadable or does not fit the model."""
 
 
 def looks_like_hub_id(source) -> bool:

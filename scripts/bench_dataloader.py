@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from configs.errors import exit_cli
 from data import libero_hdf5 as lh
 from data.dataset import CAMERA_SLOTS, LiberoDataset
 from data.libero_mapping import Pose, action_mask, encode_actions, encode_state, flip_to_camera_view
@@ -110,4 +111,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_cli(main)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
+
+from configs.errors import exit_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,4 +118,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

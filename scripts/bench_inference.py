@@ -20,6 +20,7 @@ import time
 
 import torch
 
+from configs.errors import exit_cli
 from configs.loader import load_config
 from models.loading import build_runner
 
@@ -118,4 +119,4 @@ def interleaved(calls: dict, repeats: int, device: torch.device) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    exit_cli(main)

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from configs.errors import exit_cli
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -65,4 +67,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_cli(main)

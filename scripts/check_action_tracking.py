@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from configs.errors import exit_cli
 from data import libero_hdf5 as lh5
 from data.libero_mapping import Pose, decode_actions, encode_actions, pose_from_env_obs
 from libero_eval import env as lenv
@@ -182,4 +182,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

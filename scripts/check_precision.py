@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -33,6 +32,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from configs.errors import exit_cli
 from configs.loader import load_config
 from data import libero_hdf5 as lh
 from data.libero_mapping import ENCODINGS, Pose, decode_actions, encode_actions
@@ -158,4 +158,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from configs.errors import exit_cli
 from configs.loader import ConfigError, load_config
 from data.dataset import LiberoDataset
 from data.stats import compute_suite_stats, merge_stats_file
@@ -55,4 +56,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_cli(main)

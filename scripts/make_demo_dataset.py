@@ -31,7 +31,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Callable, Sequence
 import h5py
 import numpy as np
 
+from configs.errors import exit_cli
 from libero_eval import env as lenv
 
 log = logging.getLogger("make_demo_dataset")
@@ -448,4 +448,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

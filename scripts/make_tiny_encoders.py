@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from configs.errors import exit_cli
+
 log = logging.getLogger("make_tiny_encoders")
 
 # Training corpus of the tokenizer: LIBERO-style instructions and plain words, so real
@@ -97,4 +99,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_cli(main)

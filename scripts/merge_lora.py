@@ -9,6 +9,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from configs.errors import exit_cli
 from models.loading import save_pretrained
 from models.lora import load_lora_runner
 
@@ -27,4 +28,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_cli(main)

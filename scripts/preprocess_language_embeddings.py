@@ -13,6 +13,7 @@ import logging
 
 import torch
 
+from configs.errors import exit_cli
 from configs.loader import load_config
 from data import libero_hdf5 as lh
 from data.dataset import load_suite_specs
@@ -71,4 +72,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_cli(main)

@@ -30,6 +30,7 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
+from configs.errors import exit_cli
 from data import libero_hdf5 as lh5
 
 log = logging.getLogger("verify_dataset")
@@ -197,4 +198,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

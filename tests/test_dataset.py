@@ -418,3 +418,44 @@ def test_bad_suite_table(tmp_path):
         load_suite_specs(tmp_path / "missing.json")
     specs = load_suite_specs({"_comment": "x", "a": {"path": "data/datasets/a", "sample_weight": 2}}, root=tmp_path)
     assert specs[0].path == tmp_path / "data/datasets/a" and specs[0].sample_weight == 2.0
+
+
+# ----------------------------------------------------------- padding, resolutions (issue: right numbers)
+@pytest.mark.parametrize("encoding", ["abs_goal", "delta"])
+def test_chunks_past_the_end_are_padded_with_stay(libero_fixture_file, encoding):
+    """abs_goal pads with the last goal ("be there"); delta with zero motion and the last gripper
+    target -- repeating the last delta would tell the robot to keep moving."""
+    from data.libero_mapping import matrix_to_rot6d
+
+    cfg = {**CFG, "dataset": {**CFG["dataset"], "action_encoding": encoding}}
+    ds = LiberoDataset(cfg, suites_cfg(g=(libero_fixture_file.parent, {})))
+    i = next(i for i in range(len(ds)) if ds.locate(i)[1] == "demo_0" and ds.locate(i)[2] == 60)
+    s = ds[i]
+    valid = s["action_valid"]
+    m = int(valid.sum())
+    assert m == 70 - 60 and not valid[m:].any()
+    last, pad = s["actions"][m - 1], s["actions"][m:]
+    assert np.abs(last[30:33]).max() > 0  # the last real action moves (delta) / is a pose (abs_goal)
+    if encoding == "abs_goal":
+        assert np.array_equal(pad, np.broadcast_to(last, pad.shape))
+    else:
+        assert np.all(pad[:, 30:33] == 0)
+        assert np.allclose(pad[:, 33:39], matrix_to_rot6d(np.eye(3)))
+        assert np.all(pad[:, 10] == last[10])
+        # decoded against any pose: no motion, same gripper command
+        dec = decode_actions(pad, None, "delta")
+        assert np.allclose(dec[:, :6], 0, atol=1e-7)
+
+
+def test_suites_with_different_image_sizes_are_refused_up_front(tmp_path, libero_fixture_file):
+    def upscale(f):
+        for demo in f["data"]:
+            for key in ("agentview_rgb", "eye_in_hand_rgb"):
+                big = np.repeat(np.repeat(f["data"][demo]["obs"][key][:], 2, axis=1), 2, axis=2)
+                del f["data"][demo]["obs"][key]
+                f["data"][demo]["obs"].create_dataset(key, data=big)
+
+    raw = make_suite(tmp_path, libero_fixture_file, name="raw128")
+    big = make_suite(tmp_path, libero_fixture_file, name="big256", edit=upscale)
+    with pytest.raises(LiberoDataError, match=r"different image sizes.*128x128: .*raw128.*256x256: .*big256"):
+        LiberoDataset(CFG, suites_cfg(a=(raw, {"layout": "raw"}), b=(big, {"layout": "raw"})))

@@ -256,3 +256,41 @@ def test_bf16_mixed_precision_with_sampling(tmp_path, run_train):
     recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) for r in recs if "loss" in r)
     assert any(np.isfinite(r.get("val/overall_avg_sample_mse", np.nan)) for r in recs)
+
+
+# ---------------------------------------------------- user mistakes end with one line, not a traceback
+def assert_user_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), last
+    for fragment in fragments:
+        assert fragment in last, last
+
+
+def test_unknown_config_key_is_one_line(tmp_path, run_train):
+    proc = run_train(tmp_path / "run", "--max_train_steps", "1", "--set", "dataset.action_encodng=delta",
+                     check=False)
+    assert_user_error(proc, "action_encodng", "action_encoding")  # names the key and the closest one
+
+
+def test_statistics_for_another_encoding_are_refused(tmp_path, run_train, fixture_suite):
+    proc = run_train(tmp_path / "run", "--max_train_steps", "1", "--set", "dataset.action_encoding=delta",
+                     check=False)
+    assert_user_error(proc, str(fixture_suite["stats"]), "action_encoding='abs_goal'", "'delta'")
+
+
+def test_missing_dataset_folder_is_one_line(tmp_path, run_train):
+    suites = tmp_path / "suites.json"
+    suites.write_text(json.dumps({"fix": {"path": str(tmp_path / "nowhere"), "sample_weight": 1.0}}))
+    proc = run_train(tmp_path / "run", "--max_train_steps", "1", suites=suites, check=False)
+    assert_user_error(proc, str(tmp_path / "nowhere"))
+
+
+def test_episodes_are_held_out_only_when_validation_runs(tmp_path, run_train):
+    """val_fraction 0.04 of 3 demos holds out one (140 of 210 samples train) -- but only with sampling on."""
+    no_val = run_train(tmp_path / "a", "--max_train_steps", "1", "--sample_period", "-1")
+    assert "LiberoDataset: 210 samples" in no_val.stderr
+    with_val = run_train(tmp_path / "b", "--max_train_steps", "1", "--sample_period", "1",
+                         "--sample_batch_size", "2", "--num_sample_batches", "1")
+    assert "LiberoDataset: 140 samples" in with_val.stderr and "LiberoDataset: 70 samples" in with_val.stderr

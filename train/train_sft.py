@@ -19,6 +19,7 @@ from typing import Optional
 
 import torch
 
+from configs.loader import ConfigError
 from train import checkpointing as ckpt
 from train.faults import maybe_fault
 
@@ -86,7 +87,9 @@ def step_generator(seed: int, step: int, micro: int, rank: int, device) -> torch
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
-def load_stats(path: str, suites, required: bool) -> dict:
+def load_stats(path: str, suites, required: bool, ds_cfg: dict) -> dict:
+    """The statistics of ``suites``, refusing ones computed for another encoding / state layout
+    (their state mean and std describe other vectors)."""
     p = Path(path)
     if not p.is_file():
         if required:
@@ -97,6 +100,13 @@ def load_stats(path: str, suites, required: bool) -> dict:
     missing = [s for s in suites if s not in stats]
     if missing and required:
         raise KeyError(f"{p} has no statistics for {missing}: run `python -m scripts.compute_dataset_stats`")
+    for suite in suites:
+        for key in ("action_encoding", "use_joint_state"):
+            if suite in stats and key in stats[suite] and stats[suite][key] != ds_cfg[key]:
+                raise ConfigError(f"{p}: statistics of {suite!r} were computed with dataset.{key}="
+                                 f"{stats[suite][key]!r} but this run uses {ds_cfg[key]!r}; recompute them with "
+                                 f"`python -m scripts.compute_dataset_stats` (and this setting) or pass another "
+                                 f"dataset.stats_path")
     return stats
 
 
@@ -127,10 +137,11 @@ def build_datasets(args, cfg):
     ds_cfg = cfg["dataset"]
     common = dict(datasets=ds_cfg["datasets_config"], lang_embed_dir=args.precomp_lang_embed,
                   lang_embed_dim=cfg["model"]["lang_token_dim"] if args.precomp_lang_embed else None)
-    val_ratio = float(ds_cfg.get("val_fraction") or 0.0)
-    train_ds = LiberoDataset(cfg, split="train" if val_ratio > 0 else "all", **common)
+    # Hold episodes out only when validation runs: otherwise they would be lost to training.
+    validate = float(ds_cfg.get("val_fraction") or 0.0) > 0 and args.sample_period > 0
+    train_ds = LiberoDataset(cfg, split="train" if validate else "all", **common)
     val_ds = None
-    if val_ratio > 0 and args.sample_period > 0:
+    if validate:
         try:
             val_ds = LiberoDataset(cfg, split="val", **common)
         except Exception as exc:  # e.g. every file has a single demo: nothing to hold out
@@ -279,7 +290,7 @@ def train(args, cfg) -> Path:
     ds_cfg = cfg["dataset"]
     options = ConditioningOptions.from_config(ds_cfg)
     stats = load_stats(ds_cfg["stats_path"], train_ds.suite_names,
-                       required=options.cond_mask_prob > 0 or options.state_noise_snr is not None)
+                       required=options.cond_mask_prob > 0 or options.state_noise_snr is not None, ds_cfg=ds_cfg)
     empty_lang = None
     if args.precomp_lang_embed and options.cond_mask_prob > 0:
         empty_lang = train_ds.lang_store.get("") if "" in train_ds.lang_store else None
