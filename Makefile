@@ -6,7 +6,7 @@ export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 PY := .venv/bin/python
 
-.PHONY: setup test test-fast demo clean-demo
+.PHONY: setup test test-fast demo clean-demo lock
 
 setup:
 	bash scripts/setup_cpu.sh
@@ -19,6 +19,9 @@ test-fast: setup
 
 demo: setup
 	bash scripts/quickstart.sh
+
+lock:
+	bash scripts/lock_cpu.sh
 
 clean-demo:
 	rm -rf outs/demo checkpoints/demo data/datasets/demo

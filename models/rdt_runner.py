@@ -18,6 +18,7 @@ RmsNorm, which the released RDT-1B was trained with; ``rms`` a true RMSNorm (mod
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Optional
 
 import torch
@@ -27,6 +28,11 @@ from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
 from models.rdt.model import RDT
+
+# diffusers' schedulers call np.array() on torch tensors at construction; numpy 2 deprecates the
+# __array__ signature torch implements. Harmless (known upstream) and printed once per process.
+warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword",
+                        category=DeprecationWarning)
 
 
 def build_condition_adapter(projector_type: str, in_features: int, out_features: int) -> nn.Module:

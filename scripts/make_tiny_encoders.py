@@ -64,13 +64,18 @@ def build_t5(out_dir: Path, d_model: int, vocab_size: int) -> None:
 
 
 def build_siglip(out_dir: Path, hidden: int, image_size: int, patch_size: int) -> None:
-    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    try:  # transformers >= 5 without torchvision: the PIL processor (same config file, no fallback note)
+        from transformers import SiglipImageProcessorPil as ImageProcessor
+    except ImportError:
+        from transformers import SiglipImageProcessor as ImageProcessor
 
     cfg = SiglipVisionConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
                              num_attention_heads=4, image_size=image_size, patch_size=patch_size)
     SiglipVisionModel(cfg).save_pretrained(out_dir)
-    SiglipImageProcessor(size={"height": image_size, "width": image_size}, resample=3,
-                         image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5]).save_pretrained(out_dir)
+    ImageProcessor(size={"height": image_size, "width": image_size}, resample=3,
+                   image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5]).save_pretrained(out_dir)
 
 
 def main(argv=None) -> None:

@@ -2,15 +2,15 @@
 # Create (or reuse) the CPU virtualenv at .venv/ and install everything needed to run the tiny
 # pipeline and the tests on a machine without a GPU. Idempotent: a second run only checks.
 #
-# Why not `pip install -r requirements.txt`: a plain `torch` resolves to a multi-GB CUDA build; the
-# CPU path pins torch 2.13.0 (CPU wheel) and never installs timm/torchvision (see README).
+# Installs requirements-cpu.lock (every version pinned, torch 2.13.0 CPU build; `make lock` regenerates
+# it from pyproject.toml), so two fresh machines get the same environment, the one CI tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.setup-cpu-done
-REQ=requirements-cpu.txt
+LOCK=requirements-cpu.lock
 
 # Offscreen rendering libraries for the LIBERO simulator (MuJoCo via EGL / OSMesa).
 need_gl=0
@@ -32,18 +32,27 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 
-hash_now=$(cat "$REQ" "$0" | sha256sum | cut -d' ' -f1)
+hash_now=$(cat "$LOCK" pyproject.toml "$0" | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$hash_now" ]; then
   echo "[setup] $VENV is up to date"
   exit 0
 fi
 
-echo "[setup] installing CPU requirements into $VENV (first time: a few minutes)"
+echo "[setup] installing the locked CPU environment ($LOCK) into $VENV (first time: a few minutes)"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# The CPU torch wheel first, then everything else constrained to it so nothing pulls a CUDA build.
-"$VENV/bin/python" -m pip install -q "torch==2.13.0"
-echo "torch==2.13.0" > "$VENV/constraints.txt"
-"$VENV/bin/python" -m pip install -q -c "$VENV/constraints.txt" -r "$REQ"
+# Exactly the versions CI tested (torch is the CPU build), then this repo itself (editable: the
+# packages configs/, data/, models/, ... import from anywhere, and `python scripts/x.py` works).
+"$VENV/bin/python" -m pip install -q -r "$LOCK"
+"$VENV/bin/python" -m pip install -q --no-deps -e .
 "$VENV/bin/python" -m pip check
+# robosuite warns at every import until a private macro file exists: write its default one once.
+"$VENV/bin/python" - <<'PYEOF'
+import importlib.util, pathlib, shutil
+spec = importlib.util.find_spec("robosuite")
+if spec is not None:
+    root = pathlib.Path(spec.origin).parent
+    if not (root / "macros_private.py").exists():
+        shutil.copyfile(root / "macros.py", root / "macros_private.py")
+PYEOF
 echo "$hash_now" > "$STAMP"
 echo "[setup] done"

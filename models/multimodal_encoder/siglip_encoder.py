@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 class SiglipVisionTower(nn.Module):
     def __init__(self, name_or_path: str, dtype: torch.dtype = torch.float32):
         super().__init__()
-        from transformers import SiglipImageProcessor, SiglipVisionModel
+        from transformers import SiglipVisionModel
+        from transformers.image_processing_utils import ImageProcessingMixin
 
         try:
-            processor = SiglipImageProcessor.from_pretrained(name_or_path)
+            # Only the processor's normalisation constants are needed (preprocessing runs here, on the
+            # device); reading its config instantiates no torchvision/PIL processor.
+            processor, _ = ImageProcessingMixin.get_image_processor_dict(name_or_path)
             self.vision_tower = SiglipVisionModel.from_pretrained(name_or_path, torch_dtype=dtype)
         except OSError as exc:
             raise OSError(f"cannot load the SigLIP vision encoder from {name_or_path!r}: {exc}. Pass a hub id "
@@ -35,12 +38,12 @@ class SiglipVisionTower(nn.Module):
         self.image_size = int(cfg.image_size)
         self.num_patches = (cfg.image_size // cfg.patch_size) ** 2
         self.hidden_size = int(cfg.hidden_size)
-        mean = torch.tensor(processor.image_mean, dtype=torch.float32)
-        std = torch.tensor(processor.image_std, dtype=torch.float32)
+        mean = torch.tensor(processor["image_mean"], dtype=torch.float32)
+        std = torch.tensor(processor["image_std"], dtype=torch.float32)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
         # Padding / background colour as the official code: int(mean * 255) per channel (127 grey).
-        self.register_buffer("background_rgb", torch.tensor([int(m * 255) for m in processor.image_mean],
+        self.register_buffer("background_rgb", torch.tensor([int(m * 255) for m in processor["image_mean"]],
                                                             dtype=torch.float32).view(1, 3, 1, 1),
                              persistent=False)
         self._background_cache: Optional[torch.Tensor] = None
