@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-NUM_TRAJ=${NUM_TRAJ:-20}                # trials per task
+NUM_TRAJ=${NUM_TRAJ:-50}                # trials per task (the published protocol: all 50 init states)
 DATASET_NAME=${DATASET_NAME:-libero_10} # libero_spatial | libero_object | libero_goal | libero_10 | libero_90
 CHECKPOINT=${CHECKPOINT:-./checkpoints/rdt-finetune-1b-xxx/checkpoint-30000}
 EXEC_HORIZON=${EXEC_HORIZON:-16}
@@ -16,7 +16,7 @@ NUM_ENVS=${NUM_ENVS:-1}                 # simulator processes per task process
 PARALLEL_TASKS=${PARALLEL_TASKS:-}      # task processes at a time (default: number of GPUs, 1 on CPU)
 TASK_IDS=${TASK_IDS:-}                  # default: every task of the suite, e.g. "0 3 7" for a subset
 VIDEO=${VIDEO:-failures}                # all | failures | none
-RUN_NAME=${RUN_NAME:-$(basename "${CHECKPOINT%/}")_${DATASET_NAME}}
+RUN_NAME=${RUN_NAME:-}                   # default: <checkpoint>_<suite>_h<exec_horizon>_s<seed>[...] (settings in the name)
 OUT_ROOT=${OUT_ROOT:-outs}              # metrics/ and eval_videos/ go below this
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
@@ -36,6 +36,14 @@ if [ -z "$TASK_IDS" ]; then
             "$DATASET_NAME" 2>/dev/null | tail -n 1) || { echo "unknown suite $DATASET_NAME" >&2; exit 2; }
   TASK_IDS=$(seq 0 $(( N_TASKS - 1 )))
 fi
+
+# Resolve a run folder to its newest checkpoint ONCE (training may still be writing new ones) and the
+# run name from the settings; every task process then gets the same concrete checkpoint.
+resolved=$("$PYTHON" -m libero_eval.eval_rdt_libero --resolve_only --checkpoint "$CHECKPOINT" \
+           --suite "$DATASET_NAME" --exec_horizon "$EXEC_HORIZON" ${RUN_NAME:+--run_name "$RUN_NAME"} "$@" \
+           | tail -n 1) || { echo "[eval] cannot resolve $CHECKPOINT" >&2; exit 2; }
+IFS=$'\t' read -r CHECKPOINT RUN_NAME <<< "$resolved"
+echo "[eval] checkpoint $CHECKPOINT, run $RUN_NAME"
 
 LOG_DIR=$OUT_ROOT/metrics/$RUN_NAME/logs
 mkdir -p "$LOG_DIR"

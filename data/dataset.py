@@ -4,7 +4,7 @@ The user's original loader drew a random file -> demo -> step per call and ignor
 "epoch" saw ~30% of the data and nothing was reproducible. Here an index of (file, demo, step) is
 built once per suite (validated, cached on disk next to the data), ``len()`` is the number of
 usable steps, ``__getitem__(i)`` is a pure function of ``i`` and the DataLoader does the shuffling
-(or ``build_sampler`` when suites are weighted).
+(``train.sampler.EpochSampler``: permutations, or weighted draws when suites are weighted).
 
 Timeline of one sample (step ``k`` = index of the chunk's first action, C = action_chunk_size)::
 
@@ -56,7 +56,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_JSON = REPO_ROOT / "configs" / "finetune_datasets.json"
 INDEX_VERSION = 1
 CAMERA_SLOTS = ("cam_high", "right_wrist", "left_wrist")  # per history frame, RDT's order
-INSTRUCTION_ALIASES = {"file": "problem_info"}  # configs/base.yaml spelling
 
 
 # ------------------------------------------------------------------------------------- configs
@@ -103,8 +102,8 @@ class DataConfig:
             raise ValueError(f"state_dim must be 128 (RDT's unified vector), got {self.state_dim}")
         if self.action_encoding not in ENCODINGS:
             raise ValueError(f"action_encoding {self.action_encoding!r}: expected one of {ENCODINGS}")
-        if self.instruction_source in INSTRUCTION_ALIASES:
-            object.__setattr__(self, "instruction_source", INSTRUCTION_ALIASES[self.instruction_source])
+        if self.instruction_source in lh.INSTRUCTION_ALIASES:
+            object.__setattr__(self, "instruction_source", lh.INSTRUCTION_ALIASES[self.instruction_source])
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.instruction_source not in lh.INSTRUCTION_SOURCES:
@@ -173,7 +172,7 @@ def load_suite_specs(datasets: str | Path | Mapping[str, Any] = DEFAULT_DATASETS
         if not weight > 0:
             raise LiberoDataError(src, f"sample_weight must be > 0, got {weight}", key=name)
         source = entry.get("instruction_source")
-        source = INSTRUCTION_ALIASES.get(source, source)
+        source = lh.INSTRUCTION_ALIASES.get(source, source)
         if source is not None and source not in lh.INSTRUCTION_SOURCES:
             raise LiberoDataError(src, f"instruction_source {source!r}: expected one of {lh.INSTRUCTION_SOURCES}",
                                   key=name)
@@ -537,16 +536,3 @@ class LiberoDataset(Dataset):
         if self.lang_store is not None:
             sample["lang_embed"] = self.lang_store.get(fi.instruction)
         return sample
-
-
-def build_sampler(dataset: LiberoDataset, num_samples: int | None = None, generator=None):
-    """A ``WeightedRandomSampler`` (with replacement) when suites are weighted unequally per sample;
-    ``None`` when all weights are equal -- then use ``DataLoader(shuffle=True)``, which visits every
-    sample exactly once per epoch."""
-    if dataset.weights_are_uniform():
-        return None
-    import torch
-    from torch.utils.data import WeightedRandomSampler
-
-    w = torch.as_tensor(dataset.sample_weights(), dtype=torch.double)
-    return WeightedRandomSampler(w, num_samples or len(dataset), replacement=True, generator=generator)

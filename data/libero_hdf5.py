@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 LAYOUTS = ("raw", "no_noops")
 LAYOUT_CHOICES = LAYOUTS + ("auto",)
 INSTRUCTION_SOURCES = ("problem_info", "benchmark", "filename")
+INSTRUCTION_ALIASES = {"file": "problem_info"}  # a documented spelling of problem_info
+
+
+def resolve_instruction_source(source: str) -> str:
+    """``file`` -> ``problem_info``; raises ValueError for an unknown source."""
+    source = INSTRUCTION_ALIASES.get(source, source)
+    if source not in INSTRUCTION_SOURCES:
+        raise ValueError(f"unknown instruction source {source!r}; expected one of {INSTRUCTION_SOURCES} "
+                         f"(or the alias 'file')")
+    return source
 STANDARD_SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10", "libero_90")
 IMAGE_KEYS = ("obs/agentview_rgb", "obs/eye_in_hand_rgb")  # -> cam_high, right_wrist slots
 LOWDIM_KEYS = {"actions": 7, "obs/ee_pos": 3, "obs/ee_ori": 3, "obs/gripper_states": 2}
@@ -167,8 +177,7 @@ def read_instruction(f: h5py.File, path: str | Path, source: str = "problem_info
     language (can differ: "pick the ..." vs "pick up the ..."; needs LIBERO importable);
     ``filename``: derived from the file name. Evaluation must use the same source.
     """
-    if source not in INSTRUCTION_SOURCES:
-        raise ValueError(f"unknown instruction source {source!r}; expected one of {INSTRUCTION_SOURCES}")
+    source = resolve_instruction_source(source)
     if source == "filename":
         return instruction_from_filename(path)
     if source == "benchmark":

@@ -395,10 +395,9 @@ def task_instruction(suite, task_id: int, source: str = "problem_info") -> str:
     with whitespace collapsed as the reader does; ``benchmark`` -> ``task.language``;
     ``filename`` -> the rule applied to ``<task name>_demo.hdf5``.
     """
-    from data.libero_hdf5 import INSTRUCTION_SOURCES, instruction_from_filename
+    from data.libero_hdf5 import instruction_from_filename, resolve_instruction_source
 
-    if source not in INSTRUCTION_SOURCES:
-        raise ValueError(f"unknown instruction source {source!r}; expected one of {INSTRUCTION_SOURCES}")
+    source = resolve_instruction_source(source)
     suite = _as_suite(suite)
     task = get_task(suite, task_id)
     if source == "benchmark":

@@ -17,8 +17,10 @@ Outputs (``--out_root``, default ``outs``):
     metrics/<run>/trials.csv    one row per trial, appended + fsynced when the trial ends; a rerun
                                 with the same --run_name skips the trials already there
     metrics/<run>/summary.csv   per task: success rate, n, errors, latency; one mean row per suite
-A simulator that raises or dies costs its trial only: the row says so in ``error`` (such trials are
-left out of the success rates, and ``--retry_errors`` runs them again).
+A simulator that raises or dies costs its trial only: the row says so in ``error``; such a trial counts
+as a failure (as OpenVLA-OFT / openpi count it), and ``--retry_errors`` runs it again. Every row records
+the run's settings (exec_horizon, max_steps, num_steps_wait, resolution, dtype, DPM steps, instruction);
+``metrics/<run>/run.json`` holds them, and a rerun of a run with other settings is refused.
 
 Usage::
 
@@ -50,6 +52,8 @@ from libero_eval import env as lenv
 from libero_eval.metrics import (
     REPLAY_FIELDS,
     append_row,
+    check_columns,
+    check_run_settings,
     latest_rows,
     metrics_dir,
     print_summary,
@@ -104,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
       "i %% 50. With --policy replay: replay the first N demos (default all)")
     a("--exec_horizon", type=int, default=16, help="actions executed per predicted chunk of 64 (1..64)")
     a("--max_steps", type=int, default=None, help="policy steps per episode (default: the suite's budget)")
+    a("--num_steps_wait", type=int, default=lenv.NUM_STEPS_WAIT,
+      help="no-motion steps after each reset so that dropped objects settle (protocol: 10)")
     a("--seed", type=int, default=7, help="trial i uses env seed / noise seed SEED + i")
     a("--resolution", type=int, default=None,
       help="camera resolution; default: the training data's (recorded in the checkpoint's train_config.json; "
@@ -116,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--video", choices=VIDEO_MODES, default="failures", help="which trials keep an mp4")
     a("--retry_errors", action="store_true", help="on resume, also rerun trials whose row has an error")
     a("--summarize_only", action="store_true", help="only rewrite summary.csv from trials.csv of --run_name")
+    a("--resolve_only", action="store_true", help="print '<concrete checkpoint>\\t<run name>' for these flags and "
+      "exit (eval_with_video_subEnv.sh resolves a run folder once, so every task uses the same checkpoint)")
     a("--step_timeout", type=float, default=600.0, help="seconds a simulator may take for one chunk before it "
       "is declared hung and restarted")
     a("--no_progress", action="store_true", help="no tqdm bar")
@@ -205,7 +213,7 @@ class Job:
     instruction: str
     init_state: np.ndarray
     max_steps: int
-    settle: bool = True
+    settle_steps: int  # no-motion steps after the reset (protocol: lenv.NUM_STEPS_WAIT; replay: 0)
     stop_on_done: bool = True
     video_stem: str = ""
     demo: Any = None  # replay: the recorded demo
@@ -372,7 +380,7 @@ def run_jobs(jobs: Sequence[Job], planner, num_envs: int, exec_horizon: int, vid
                     try:
                         workers[slot].send("start", {
                             "suite": job.suite, "task_id": job.task_id, "init_state": job.init_state,
-                            "seed": job.seed, "resolution": resolution, "settle": job.settle,
+                            "seed": job.seed, "resolution": resolution, "settle_steps": job.settle_steps,
                             "max_steps": job.max_steps, "stop_on_done": job.stop_on_done, "trial": job.trial,
                             "video_tmp": video_tmp(job)})
                         starting[slot] = (job, time.perf_counter())
@@ -479,6 +487,17 @@ def check_render(args) -> None:
 # ================================================================================================
 # Modes
 # ================================================================================================
+def default_run_name(checkpoint: str, suite: str, settings: dict) -> str:
+    """``<checkpoint>_<suite>_h<exec_horizon>_s<seed>``, plus whatever differs from the protocol's
+    defaults, so a rerun with other settings starts its own run instead of resuming another."""
+    name = f"{Path(checkpoint.rstrip('/')).name}_{suite}_h{settings['exec_horizon']}_s{settings['seed']}"
+    if settings["num_steps_wait"] != lenv.NUM_STEPS_WAIT:
+        name += f"_wait{settings['num_steps_wait']}"
+    if settings["max_steps"] != lenv.max_steps(suite):
+        name += f"_max{settings['max_steps']}"
+    return name
+
+
 def evaluate(args) -> int:
     from libero_eval.policy import PolicyError, resolve_checkpoint
 
@@ -499,19 +518,37 @@ def evaluate(args) -> int:
     suite, task_ids = validate_tasks(args)
     check_render(args)
 
-    run = args.run_name or f"{Path(ck.source.rstrip('/')).name}_{args.suite}"
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    checkpoint_id = str(Path(ck.weights).resolve())
+    source = args.instruction_source or ck.config["dataset"]["instruction_source"]
+    max_steps = args.max_steps or lenv.max_steps(suite)
+    settings = {
+        "checkpoint": checkpoint_id, "exec_horizon": args.exec_horizon, "max_steps": max_steps,
+        "num_steps_wait": args.num_steps_wait, "resolution": args.resolution,
+        "dtype": args.dtype or ("bfloat16" if device.startswith("cuda") else "float32"),
+        "num_inference_steps": args.num_inference_steps or ck.config["model"]["noise_scheduler"]["num_inference_timesteps"],
+        "instruction_source": source, "seed": args.seed,
+    }
+    run = args.run_name or default_run_name(ck.source, args.suite, settings)
+    if args.resolve_only:
+        print(f"{ck.concrete or ck.source}\t{run}")
+        return 0
     mdir, vdir = metrics_dir(args.out_root, run), videos_dir(args.out_root, run)
     trials_csv = mdir / "trials.csv"
     existing = latest_rows(read_rows(trials_csv))
-    checkpoint_id = str(Path(ck.weights).resolve())
     others = {r["checkpoint"] for r in existing} - {checkpoint_id}
     if others:
         raise EvalInputError(f"run {run!r} ({trials_csv}) already holds results of another checkpoint "
                              f"({sorted(others)[0]}); use another --run_name")
+    try:
+        check_columns(trials_csv)
+        check_run_settings(mdir, settings)
+    except ValueError as exc:
+        raise EvalInputError(str(exc)) from None
     done_keys = {trial_key(r) for r in existing if not (args.retry_errors and r.get("error"))}
 
-    source = args.instruction_source or ck.config["dataset"].get("instruction_source", "problem_info")
-    max_steps = args.max_steps or lenv.max_steps(suite)
     jobs: list[Job] = []
     for tid in task_ids:
         todo = [i for i in range(args.num_trials) if (args.suite, tid, i) not in done_keys]
@@ -524,23 +561,21 @@ def evaluate(args) -> int:
             jobs.append(Job(suite=args.suite, task_id=tid, task_name=task.name, trial=i,
                             init_state_idx=i % len(init_states), seed=args.seed + i, instruction=instruction,
                             init_state=init_states[i % len(init_states)], max_steps=max_steps,
-                            video_stem=f"{args.suite}_task{tid}_trial{i}"))
+                            settle_steps=args.num_steps_wait, video_stem=f"{args.suite}_task{tid}_trial{i}"))
     skipped = len(task_ids) * args.num_trials - len(jobs)
     if skipped:
         log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, trials_csv)
     if jobs:
-        import torch
-
         from libero_eval.policy import RDTPolicy
         from models.loading import CheckpointError
 
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         threads_before = torch.get_num_threads()
         torch.set_num_threads(policy_threads(device, args.num_envs, args.torch_threads))
         try:
             policy = RDTPolicy.from_checkpoint(ck.weights, device, vision_encoder=args.vision_encoder,
                                                text_encoder=args.text_encoder, lang_embed_dir=args.lang_embed_dir,
-                                               dtype=args.dtype, num_inference_steps=args.num_inference_steps,
+                                               dtype=settings["dtype"],
+                                               num_inference_steps=settings["num_inference_steps"],
                                                resolved=ck)
         except (PolicyError, CheckpointError, OSError) as exc:
             raise EvalInputError(str(exc)) from None
@@ -555,8 +590,7 @@ def evaluate(args) -> int:
                 "steps": act.steps if act else 0,
                 "wall_time_s": f"{time.perf_counter() - act.t0:.2f}" if act else "",
                 "mean_infer_ms": f"{np.mean(act.infer_ms):.2f}" if act and act.infer_ms else "",
-                "exec_horizon": args.exec_horizon, "checkpoint": checkpoint_id, "video": video,
-                "error": error,
+                **{**settings, "seed": job.seed}, "instruction": job.instruction, "video": video, "error": error,
             })
 
         try:
@@ -615,7 +649,7 @@ def replay(args) -> int:
     with lh5.open_file(path) as f:
         resolution = int(f[f"data/{demos[0].key}/{lh5.IMAGE_KEYS[0]}"].shape[1])
     jobs = [Job(suite=suite, task_id=task_id, task_name=task_name, trial=i, init_state_idx=-1, seed=None,
-                instruction="", init_state=starts[d.key], max_steps=len(d.actions), settle=False,
+                instruction="", init_state=starts[d.key], max_steps=len(d.actions), settle_steps=0,
                 stop_on_done=False, video_stem=f"replay_{suite}_task{task_id}_{d.key}", demo=d)
             for i, d in enumerate(demos)]
     rows: list[dict] = []

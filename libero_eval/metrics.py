@@ -17,8 +17,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+# What makes two trials comparable: a run (outs/metrics/<run>) holds one value of each; a rerun with
+# other settings is refused (run.json), so resumed rows never mix settings.
+RUN_SETTINGS = ("checkpoint", "exec_horizon", "max_steps", "num_steps_wait", "resolution", "dtype",
+                "num_inference_steps", "instruction_source", "seed")
 TRIAL_FIELDS = ("suite", "task_id", "task_name", "trial", "init_state_idx", "seed", "success", "steps",
-                "wall_time_s", "mean_infer_ms", "exec_horizon", "checkpoint", "video", "error")
+                "wall_time_s", "mean_infer_ms", "exec_horizon", "max_steps", "num_steps_wait", "resolution",
+                "dtype", "num_inference_steps", "instruction_source", "instruction", "checkpoint", "video", "error")
 SUMMARY_FIELDS = ("suite", "task_id", "task_name", "n", "successes", "success_rate", "errors",
                   "mean_steps", "mean_infer_ms")
 REPLAY_FIELDS = ("file", "demo", "steps", "max_eef_dev_mm", "mean_eef_dev_mm", "env_success", "env_success_any",
@@ -38,8 +43,21 @@ def read_rows(path: Path, fields: Sequence[str] = TRIAL_FIELDS) -> list[dict]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [r for r in rows if all(r.get(k) is not None for k in fields)]
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        present = [k for k in fields if k in (reader.fieldnames or ())]  # files of older versions lack some
+    return [r for r in rows if all(r.get(k) is not None for k in present)]
+
+
+def check_columns(path: Path, fields: Sequence[str] = TRIAL_FIELDS) -> None:
+    """Appending rows under another header would shift every column: refuse such a file."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), [])
+    if header != list(fields):
+        raise ValueError(f"{path} was written with other columns (an older version of this code); "
+                         f"use another --run_name for new trials (--summarize_only still reads it)")
 
 
 def append_row(path: Path, row: dict, fields: Sequence[str] = TRIAL_FIELDS) -> None:
@@ -78,6 +96,26 @@ def write_csv_atomic(path: Path, rows: Sequence[dict], fields: Sequence[str]) ->
     os.replace(tmp, path)
 
 
+def check_run_settings(mdir: Path, settings: dict) -> None:
+    """Record ``settings`` (RUN_SETTINGS) in ``run.json`` on a run's first use; on resume, refuse other
+    values (they would mix trials of different protocols in one success rate)."""
+    import json
+
+    path = mdir / "run.json"
+    if path.is_file():
+        recorded = json.loads(path.read_text())["settings"]
+        diff = {k: (recorded.get(k), settings[k]) for k in RUN_SETTINGS if recorded.get(k) != settings[k]}
+        if diff:
+            listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+            raise ValueError(f"run {mdir.name!r} ({path}) was evaluated with other settings ({listing}); "
+                                      f"use another --run_name (the launchers' default names include the settings)")
+        return
+    mdir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"settings": {k: settings[k] for k in RUN_SETTINGS}}, indent=1))
+    os.replace(tmp, path)
+
+
 def trial_key(row: dict) -> tuple[str, int, int]:
     return (str(row["suite"]), int(row["task_id"]), int(row["trial"]))
 
@@ -105,7 +143,8 @@ def _f(x: Any) -> float:
 def summarize(rows: Sequence[dict]) -> list[dict]:
     """Per-task rows and a per-suite mean row (mean of the per-task success rates).
 
-    Trials with an ``error`` are not policy outcomes: they are counted in ``errors`` only.
+    A trial that raised (``error``: a degenerate predicted rotation, a simulator crash) counts as a
+    failure, as OpenVLA-OFT and openpi count it; ``errors`` says how many there were.
     """
     rows = latest_rows(rows)
     tasks: dict[tuple[str, int], list[dict]] = {}
@@ -118,11 +157,10 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
             rs = tasks[(s, tid)]
             ok = [r for r in rs if not r.get("error")]
             succ = sum(int(r["success"]) for r in ok)
-            if ok:
-                rates.append(succ / len(ok))
+            rates.append(succ / len(rs))
             task_rows.append({
-                "suite": s, "task_id": tid, "task_name": rs[0]["task_name"], "n": len(ok), "successes": succ,
-                "success_rate": f"{succ / len(ok):.4f}" if ok else "",
+                "suite": s, "task_id": tid, "task_name": rs[0]["task_name"], "n": len(rs), "successes": succ,
+                "success_rate": f"{succ / len(rs):.4f}",
                 "errors": len(rs) - len(ok),
                 "mean_steps": f"{_mean([_f(r['steps']) for r in ok]):.1f}" if ok else "",
                 "mean_infer_ms": f"{_mean([_f(r['mean_infer_ms']) for r in ok]):.2f}" if ok else "",

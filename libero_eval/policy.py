@@ -71,6 +71,7 @@ class ResolvedCheckpoint:
     train_args: dict  # training flags ({} when unknown)
     source: str  # what the user passed, for the CSV
     data_info: dict = field(default_factory=dict)  # {"suites", "image_hw"} of the training data, if known
+    concrete: Optional[Path] = None  # the checkpoint a run folder resolved to (pass it back as --checkpoint)
 
     def training_resolution(self) -> Optional[int]:
         """The square camera size the model was trained on (None when unknown or mixed)."""
@@ -141,7 +142,7 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
     for ov in overrides:
         apply_override(cfg, ov)
     return ResolvedCheckpoint(weights=weights, config=cfg, train_args=train_args, source=str(source),
-                              data_info=data_info)
+                              data_info=data_info, concrete=path)
 
 
 def _resolve_asset(name: Optional[str]) -> Optional[str]:

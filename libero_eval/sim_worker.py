@@ -9,7 +9,7 @@ or when the episode budget is spent. Video frames are written inside the worker 
 crosses the pipe).
 
 Protocol (after one unsolicited ("ok", {"pid"}) once the simulator stack is imported; request -> reply; every reply is ``("ok", payload)`` or ``("error", traceback text)``):
-    ("start", dict(suite, task_id, init_state, seed, resolution, settle, max_steps, video_tmp,
+    ("start", dict(suite, task_id, init_state, seed, resolution, settle_steps, max_steps, video_tmp,
                    stop_on_done, gripper_action))        -> {"obs", "n_state"}
     ("exec", dict(chunk (n, 128), encoding))            -> {"obs", "prev_obs", "done", "steps",
                                                             "eef", "dones"}
@@ -117,8 +117,8 @@ class _Sim:
             env.seed(int(job["seed"]))
         env.reset()
         obs = lenv.reset_to_state(env, job["init_state"], job.get("gripper_action", lenv.GRIPPER_OPEN))
-        if job.get("settle", True):
-            obs = lenv.settle(env)
+        if job["settle_steps"] > 0:
+            obs = lenv.settle(env, int(job["settle_steps"]))
         self.obs, self.steps, self.done = obs, 0, False
         self.trial = int(job.get("trial", -1))
         self.max_steps = int(job["max_steps"])

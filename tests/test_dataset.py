@@ -7,12 +7,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
-from data.dataset import DataConfig, LiberoDataset, build_sampler, load_suite_specs
+from data.dataset import DataConfig, LiberoDataset, load_suite_specs
 from data.lang_embeddings import LangEmbeddingError, LangEmbeddingStore, write_lang_embedding_store
 from data.libero_hdf5 import LiberoDataError
 from data.libero_mapping import OscScale, Pose, decode_actions, encode_state
+from train.sampler import EpochSampler
 
 LENGTHS = {"demo_0": 70, "demo_1": 72, "demo_2": 71}
 CFG = {"common": {"img_history_size": 2, "action_chunk_size": 64, "num_cameras": 3, "state_dim": 128},
@@ -105,10 +106,9 @@ def test_index_counts_and_each_step_once(fixture_ds):
     located = [ds.locate(i)[1:] for i in range(len(ds))]
     expected = {(d, k) for d, t in LENGTHS.items() for k in range(1, t)}
     assert len(set(located)) == len(located) and set(located) == expected
-    # equal weights -> plain shuffling, which visits every index exactly once per epoch
-    assert build_sampler(ds) is None
-    epoch = list(RandomSampler(ds, generator=torch.Generator().manual_seed(0)))
-    assert sorted(epoch) == list(range(len(ds)))
+    # equal weights -> the training sampler permutes: every index exactly once per epoch
+    sampler = EpochSampler.for_dataset(ds, seed=0)
+    assert sampler.weights is None and sorted(sampler) == list(range(len(ds)))
 
 
 def test_every_sample_matches_recorded_data(fixture_ds, fixture_arrays):
@@ -276,13 +276,14 @@ def test_suite_weights_and_sampler(tmp_path, libero_fixture_file):
     assert abs(w.sum() - 1) < 1e-12
     assert abs(w[suites == 0].sum() - 0.25) < 1e-12 and abs(w[suites == 1].sum() - 0.75) < 1e-12
     assert np.allclose(w[suites == 1], w[suites == 1][0])
-    sampler = build_sampler(ds, generator=torch.Generator().manual_seed(0))
-    assert isinstance(sampler, WeightedRandomSampler)
-    drawn = np.array(list(sampler))
-    assert abs((suites[drawn] == 1).mean() - 0.75) < 0.08
-    # weights proportional to suite sizes -> uniform per sample -> plain shuffling
+    # the training sampler draws by these weights: 489 draws per epoch, ~75% from the small suite
+    sampler = EpochSampler.for_dataset(ds, seed=0)
+    assert sampler.weights is not None
+    drawn = np.concatenate([sampler.epoch_indices(e) for e in range(4)])
+    assert len(drawn) == 4 * len(ds) and abs((suites[drawn] == 1).mean() - 0.75) < 0.04
+    # weights proportional to suite sizes -> uniform per sample -> plain permutations
     ds_eq = LiberoDataset(CFG, suites_cfg(big=(big, {"sample_weight": 420}), small=(small, {"sample_weight": 69})))
-    assert ds_eq.weights_are_uniform() and build_sampler(ds_eq) is None
+    assert ds_eq.weights_are_uniform() and EpochSampler.for_dataset(ds_eq, seed=0).weights is None
     assert {s["suite"] for s in (ds[0], ds[len(ds) - 1])} == {"big", "small"}
 
 

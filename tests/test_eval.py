@@ -133,7 +133,37 @@ def test_summary_rates_errors_and_mean(tmp_path):
     for r in rows:
         ev.append_row(p2, r)
     t0 = ev.write_summary(p2.parent)[0]
-    assert (t0["n"], t0["successes"], t0["errors"]) == (2, 1, 1)  # the error is no policy failure
+    # A trial that raised counts as a failure (OpenVLA-OFT / openpi), and is counted in errors.
+    assert (t0["n"], t0["successes"], t0["success_rate"], t0["errors"]) == (3, 1, "0.3333", 1)
+
+
+def test_run_settings_are_recorded_and_a_rerun_with_others_is_refused(tmp_path):
+    settings = {"checkpoint": "/c", "exec_horizon": 16, "max_steps": 300, "num_steps_wait": 10,
+                "resolution": 128, "dtype": "float32", "num_inference_steps": 5,
+                "instruction_source": "problem_info", "seed": 7}
+    mdir = tmp_path / "run"
+    ev.check_run_settings(mdir, settings)
+    ev.check_run_settings(mdir, dict(settings))  # same settings: resume
+    for key, value in (("exec_horizon", 8), ("seed", 0), ("max_steps", 40), ("dtype", "bfloat16"),
+                       ("num_steps_wait", 0), ("num_inference_steps", 10), ("resolution", 256)):
+        with pytest.raises(ValueError, match=rf"other settings \({key}: .* -> {value!r}\)"):
+            ev.check_run_settings(mdir, {**settings, key: value})
+
+
+def test_default_run_name_carries_the_settings():
+    s = {"exec_horizon": 8, "seed": 3, "num_steps_wait": 10, "max_steps": 300}
+    assert ev.default_run_name("ck/checkpoint-20/", "libero_goal", s) == "checkpoint-20_libero_goal_h8_s3"
+    assert ev.default_run_name("ck", "libero_goal", {**s, "max_steps": 40}) == "ck_libero_goal_h8_s3_max40"
+
+
+def test_rows_under_an_old_header_are_read_but_not_appended_to(tmp_path):
+    p = tmp_path / "trials.csv"
+    old_fields = ("suite", "task_id", "task_name", "trial", "init_state_idx", "seed", "success", "steps",
+                  "wall_time_s", "mean_infer_ms", "exec_horizon", "checkpoint", "video", "error")
+    ev.append_row(p, _row(0, 0, True), fields=old_fields)
+    assert len(ev.read_rows(p)) == 1
+    with pytest.raises(ValueError, match="other columns"):
+        ev.check_columns(p)
 
 
 def test_summarize_only(tmp_path, capsys):

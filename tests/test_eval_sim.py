@@ -155,3 +155,29 @@ def test_simulator_crash_is_recorded_not_counted(tiny_ckpt, tmp_path, monkeypatc
                     "--out_root", str(tmp_path), "--no_progress", "--retry_errors"]) == 0
     task = _rows(tmp_path / "metrics" / "c" / "summary.csv")[0]
     assert (task["n"], task["errors"]) == ("2", "0")
+
+
+def test_suite_launcher_resolves_the_run_folder_once(tiny_ckpt, tmp_path):
+    """eval_with_video_subEnv.sh on a run folder: every task process gets the same concrete checkpoint
+    (training may write newer ones meanwhile), the run name carries the settings, and the rows record
+    them; a rerun with another exec horizon is a new run, not a resume."""
+    run_folder = tiny_ckpt.parent
+    env = {**os.environ, "CHECKPOINT": str(run_folder), "DATASET_NAME": SUITE, "TASK_IDS": "1 2", "NUM_TRAJ": "1",
+           "EXEC_HORIZON": "8", "VIDEO": "none", "OUT_ROOT": str(tmp_path)}
+    proc = subprocess.run(["bash", str(REPO_ROOT / "eval_with_video_subEnv.sh"), "--max_steps", "4"], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = f"{run_folder.name}_{SUITE}_h8_s7_max4"
+    rows = _rows(tmp_path / "metrics" / run / "trials.csv")
+    assert sorted(r["task_id"] for r in rows) == ["1", "2"]
+    for r in rows:
+        assert Path(r["checkpoint"]) == tiny_ckpt.resolve()
+        assert (r["exec_horizon"], r["max_steps"], r["num_steps_wait"], r["dtype"]) == ("8", "4", "10", "float32")
+        assert r["instruction"] and r["num_inference_steps"] == "5"
+    assert (tmp_path / "metrics" / run / "summary.csv").is_file()
+    env["EXEC_HORIZON"], env["TASK_IDS"] = "4", "1"
+    proc = subprocess.run(["bash", str(REPO_ROOT / "eval_with_video_subEnv.sh"), "--max_steps", "4"], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert len(_rows(tmp_path / "metrics" / f"{run_folder.name}_{SUITE}_h4_s7_max4" / "trials.csv")) == 1
+    assert len(_rows(tmp_path / "metrics" / run / "trials.csv")) == 2

@@ -107,6 +107,9 @@ def test_random_init_from_config_and_kwargs(tiny_cfg):
 def test_gradient_checkpointing_gives_same_loss_and_grads(tiny_cfg):
     torch.manual_seed(0)
     runner = build_runner(tiny_cfg).train()
+    # The output layer is zero-initialised: with it, every gradient but fc2's would be zero and the
+    # comparison would check nothing. Give it weights so gradients reach every block.
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
     inputs, actions = make_inputs(runner)
     noise = torch.randn_like(actions)
     t = torch.tensor([10, 700])
@@ -121,7 +124,9 @@ def test_gradient_checkpointing_gives_same_loss_and_grads(tiny_cfg):
     runner.gradient_checkpointing_enable()
     l2, g2 = loss_and_grads()
     assert torch.equal(l1, l2)
-    assert len(g1) == len(g2) > 0
+    assert len(g1) == len(g2) == sum(1 for _ in runner.parameters())
+    zero = [n for (n, _), g in zip(runner.named_parameters(), g1) if not g.abs().max() > 0]
+    assert not zero, f"gradients that are all zero (the comparison would not see them): {zero}"
     for a, b in zip(g1, g2):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 

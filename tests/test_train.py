@@ -61,6 +61,19 @@ def test_epoch_sampler_visits_every_sample_once_and_resumes():
     assert sorted(sum(shards, [])) == list(range(100))
 
 
+def test_epoch_sampler_wraps_tiny_datasets_and_draws_by_weight():
+    # 5 samples, batch 4 on 2 ranks: each rank needs 4 -> the permutation wraps around
+    shards = [EpochSampler(5, seed=1, rank=r, world_size=2, drop_last_to=4).epoch_indices(0) for r in range(2)]
+    assert [len(s) for s in shards] == [4, 4] and set(np.concatenate(shards)) == set(range(5))
+    # weighted: index 0 carries 90% of the mass; draws are reproducible per (seed, epoch) and resumable
+    w = np.array([0.9] + [0.1 / 9] * 9)
+    s = EpochSampler(10, w, seed=2)
+    drawn = np.concatenate([s.epoch_indices(e) for e in range(50)])
+    assert abs((drawn == 0).mean() - 0.9) < 0.05
+    s.set_epoch(3, skip=4)
+    assert list(s) == s.epoch_indices(3)[4:].tolist() and len(s) == 6
+
+
 def test_exact_resume_after_sigkill(tmp_path, run_train):
     straight = tmp_path / "straight"
     run_train(straight, "--max_train_steps", "6", "--checkpointing_period", "3")

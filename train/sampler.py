@@ -25,6 +25,14 @@ class EpochSampler(Sampler[int]):
         self.per_rank = max(drop_last_to, per_rank - per_rank % drop_last_to)
         self.epoch, self.skip = 0, 0
 
+    @classmethod
+    def for_dataset(cls, dataset, seed: int, rank: int = 0, world_size: int = 1,
+                    drop_last_to: int = 1) -> "EpochSampler":
+        """Permutations when every sample weighs the same (suite weights proportional to suite sizes),
+        weighted draws otherwise (``LiberoDataset.sample_weights``)."""
+        weights = None if dataset.weights_are_uniform() else dataset.sample_weights()
+        return cls(len(dataset), weights, seed=seed, rank=rank, world_size=world_size, drop_last_to=drop_last_to)
+
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch, self.skip = epoch, skip
 

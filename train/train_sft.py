@@ -303,9 +303,8 @@ def train(args, cfg) -> Path:
                               num_cameras=cfg["common"]["num_cameras"])
 
     world, rank = accelerator.num_processes, accelerator.process_index
-    weights = None if train_ds.weights_are_uniform() else train_ds.sample_weights()
-    sampler = EpochSampler(len(train_ds), weights, seed=args.seed, rank=rank, world_size=world,
-                           drop_last_to=args.train_batch_size)
+    sampler = EpochSampler.for_dataset(train_ds, seed=args.seed, rank=rank, world_size=world,
+                                       drop_last_to=args.train_batch_size)
     loader = DataLoader(train_ds, batch_size=args.train_batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=args.dataloader_num_workers, drop_last=True,
                         persistent_workers=False, pin_memory=device.type == "cuda")
