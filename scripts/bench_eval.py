@@ -83,7 +83,7 @@ def run_once(ckpt: Path, out_root: Path, num_envs: int, args) -> tuple[float, in
     policy.warmup(instruction)
     jobs = [ev.Job(suite=args.suite, task_id=args.task, task_name="bench", trial=i, init_state_idx=i,
                    seed=i, instruction=instruction, init_state=init_states[i], max_steps=args.max_steps,
-                   video_stem=f"bench{i}") for i in range(args.trials)]
+                   settle_steps=lenv.NUM_STEPS_WAIT, video_stem=f"bench{i}") for i in range(args.trials)]
     steps, stats = [], {}
     ev.run_jobs(jobs, ev.ModelPlanner(policy, num_envs), num_envs, args.exec_horizon, "none", out_root,
                 lambda job, act, video, error: steps.append(act.steps if act and not error else 0),
