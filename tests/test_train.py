@@ -257,7 +257,25 @@ def test_ema_copy_is_saved_loadable_and_resumable(tmp_path, run_train):
     assert any(diffs), "EMA weights equal the live weights"
     run_train(out, "--max_train_steps", "4", "--checkpointing_period", "2", "--use_ema",
               "--resume_from_checkpoint", "latest")
-    assert (out / "checkpoint-4" / "ema" / "model.safetensors").is_file()
+    # The resumed average equals the one of a straight run: the EMA state was restored, not restarted.
+    straight = tmp_path / "straight"
+    run_train(straight, "--max_train_steps", "4", "--checkpointing_period", "4", "--use_ema")
+    a, b = load_runner(out / "checkpoint-4" / "ema"), load_runner(straight / "checkpoint-4" / "ema")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
+def test_lora_ema_tracks_only_the_trained_parameters(tmp_path, run_train):
+    out = tmp_path / "run"
+    proc = run_train(out, "--max_train_steps", "2", "--checkpointing_period", "2", "--use_ema", "--use_lora",
+                     "--lora_rank", "4", "--lora_alpha", "8")
+    from models.loading import load_runner
+    from models.lora import apply_lora
+    model = apply_lora(load_runner(out / "base_model"), rank=4, alpha=8)  # what the run trained
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert 0 < len(trainable) < sum(1 for _ in model.parameters()) // 2
+    assert f"EMA of {len(trainable)} trainable tensors" in proc.stderr
+    assert (out / "checkpoint-2" / "ema" / "adapter_model.safetensors").is_file()
 
 
 def test_bf16_mixed_precision_with_sampling(tmp_path, run_train):

@@ -82,6 +82,11 @@ def setup_logging(output_dir: Path, is_main: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def trainable_parameters(model) -> list:
+    """The parameters the optimiser updates, in module order (the EMA tracks exactly these)."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
 def step_generator(seed: int, step: int, micro: int, rank: int, device) -> torch.Generator:
     digest = hashlib.sha256(f"{seed}/{step}/{micro}/{rank}".encode()).digest()
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
@@ -282,7 +287,9 @@ def train(args, cfg) -> Path:
     if args.use_ema:
         from diffusers.training_utils import EMAModel
         e = cfg["model"]["ema"]
-        ema = EMAModel(runner.parameters(), decay=e["max_value"], min_decay=e["min_value"],
+        # Only what is trained: with LoRA the frozen base would otherwise be copied (4.8 GB fp32 at 1B)
+        # into the device memory and into every checkpoint.
+        ema = EMAModel(trainable_parameters(runner), decay=e["max_value"], min_decay=e["min_value"],
                        update_after_step=e["update_after_step"], use_ema_warmup=True,
                        inv_gamma=e["inv_gamma"], power=e["power"])
 
@@ -327,12 +334,16 @@ def train(args, cfg) -> Path:
     if ema is not None:
         ema.to(device)
         accelerator.register_for_checkpointing(ema)
+        log.info("EMA of %d trainable tensors (%.2fM values)", len(ema.shadow_params),
+                 sum(p.numel() for p in ema.shadow_params) / 1e6)
 
     global_step, epoch, batch_in_epoch = 0, 0, 0
     resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, output_dir)
     if resume_from is not None:
         accelerator.load_state(str(resume_from / "train_state"),
                                **({"load_module_strict": False} if args.use_lora and args.deepspeed else {}))
+        if ema is not None:
+            ema.to(device)  # load_state puts its tensors back where they were saved from (the CPU)
         state = ckpt.read_state(resume_from)
         global_step, epoch, batch_in_epoch = state["global_step"], state["epoch"], state["batch_in_epoch"]
         log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_from, global_step, epoch, batch_in_epoch)
@@ -367,11 +378,11 @@ def train(args, cfg) -> Path:
             else:
                 save_pretrained(unwrap_runner(model), tmp, state_dict=state_dict)
             if ema is not None:  # swap the EMA weights in, save them, swap back
-                ema.store(model.parameters())
-                ema.copy_to(model.parameters())
+                ema.store(trainable_parameters(model))
+                ema.copy_to(trainable_parameters(model))
                 (save_lora(model, tmp / "ema", base_source) if args.use_lora
                  else save_pretrained(unwrap_runner(model), tmp / "ema"))
-                ema.restore(model.parameters())
+                ema.restore(trainable_parameters(model))
             (tmp / "train_config.json").write_text(json.dumps(run_info, indent=2))
             maybe_fault("kill_in_checkpoint", step)
             final = ckpt.finalize(tmp, {"global_step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
@@ -436,7 +447,7 @@ def train(args, cfg) -> Path:
                     f"checkpoint: {last[-1][1] if last else 'none'} (resume with --resume_from_checkpoint latest, "
                     f"perhaps with a lower --learning_rate or more --lr_warmup_steps)")
             if ema is not None:
-                ema.step(accelerator.unwrap_model(runner).parameters())
+                ema.step(trainable_parameters(accelerator.unwrap_model(runner)))
             progress.update(1)
             progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr_scheduler.get_last_lr()[0]:.2e}")
             if global_step % args.log_period == 0 or global_step == 1 or global_step == max_steps:
