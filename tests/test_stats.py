@@ -59,9 +59,11 @@ def test_merge_keeps_other_suites_and_is_atomic(tmp_path):
 def test_compute_dataset_stats_cli(suite_json, tmp_path):
     out = tmp_path / "stats.json"
     out.write_text(json.dumps({"kept": {"x": 1}}))
-    subprocess.run([sys.executable, "-m", "scripts.compute_dataset_stats", "--datasets_config", str(suite_json),
-                    "--out", str(out), "--config", str(REPO / "configs" / "missing_ok.yaml")],
-                   cwd=REPO, check=False, capture_output=True)  # missing yaml -> clear exit, nothing written
+    bad = subprocess.run([sys.executable, "-m", "scripts.compute_dataset_stats", "--datasets_config",
+                          str(suite_json), "--out", str(out), "--config", str(REPO / "configs" / "missing_ok.yaml")],
+                         cwd=REPO, capture_output=True, text=True)  # missing yaml -> clear exit, nothing written
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: ") and "missing_ok.yaml" in bad.stderr
     assert json.loads(out.read_text()) == {"kept": {"x": 1}}
     r = subprocess.run([sys.executable, "-m", "scripts.compute_dataset_stats", "--datasets_config", str(suite_json),
                         "--out", str(out)], cwd=REPO, capture_output=True, text=True)

@@ -121,6 +121,9 @@ def test_non_finite_loss_stops_with_message(tmp_path, run_train):
     assert proc.returncode == 3
     assert "non-finite loss" in proc.stderr and "checkpoint-2" in proc.stderr
     assert [s for s, _ in ckpt.complete_checkpoints(out)] == [2]
+    # the NaN went through backward into the weights of the live model, not into the last checkpoint
+    from safetensors.torch import load_file
+    assert all(torch.isfinite(t).all() for t in load_file(str(out / "checkpoint-2" / "model.safetensors")).values())
 
 
 def test_sampling_metrics_and_plot(tmp_path, run_train):

@@ -3,7 +3,8 @@
 ``RDT_FAULT=kind@step[,kind@step]`` with kind:
   * ``kill``               SIGKILL the process right after that optimizer step (and its checkpoint);
   * ``kill_in_checkpoint`` SIGKILL while the checkpoint of that step is half written;
-  * ``nan_loss``           pretend that step's loss was NaN.
+  * ``nan_loss``           make that step's loss tensor NaN before the backward pass (as a real
+                           divergence would: NaN gradients, NaN weights after the step).
 The faults are real (a SIGKILL cannot be caught), which is the point: they show what a crash leaves.
 """
 from __future__ import annotations
@@ -24,6 +25,6 @@ def _armed(kind: str, step: int) -> bool:
 def maybe_fault(kind: str, step: int, value=None):
     if _armed(kind, step):
         if kind == "nan_loss":
-            return float("nan")
+            return value * float("nan")
         os.kill(os.getpid(), signal.SIGKILL)
     return value

@@ -423,6 +423,7 @@ def train(args, cfg) -> Path:
                 inputs = conditioner(batch, gen, train=True)
                 actions = action_targets(batch, device)
                 loss = runner(action_gt=actions, generator=gen, **inputs)
+                loss = maybe_fault("nan_loss", global_step + 1, loss)  # the step this micro-batch belongs to
                 accelerator.backward(loss)
                 grad_norm = None
                 if accelerator.sync_gradients:
@@ -439,7 +440,6 @@ def train(args, cfg) -> Path:
             step_loss = loss_acc / micro
             micro, loss_acc = 0, 0.0
             global_step += 1
-            step_loss = maybe_fault("nan_loss", global_step, step_loss)
             if not math.isfinite(step_loss):
                 last = ckpt.complete_checkpoints(output_dir)
                 raise TrainingDiverged(
