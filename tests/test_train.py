@@ -74,14 +74,25 @@ def test_epoch_sampler_wraps_tiny_datasets_and_draws_by_weight():
     assert list(s) == s.epoch_indices(3)[4:].tolist() and len(s) == 6
 
 
+# 210 samples in batches of 32, 2 batches per step: 3 steps per epoch, so the kill after step 4 and the
+# resume from step 3 sit on both sides of an epoch boundary; the LR is still warming up; 2 workers load.
+RESUME_RECIPE = ("--max_train_steps", "6", "--checkpointing_period", "3", "--train_batch_size", "32",
+                 "--gradient_accumulation_steps", "2", "--lr_scheduler", "constant_with_warmup",
+                 "--lr_warmup_steps", "5", "--dataloader_num_workers", "2")
+
+
 def test_exact_resume_after_sigkill(tmp_path, run_train):
     straight = tmp_path / "straight"
-    run_train(straight, "--max_train_steps", "6", "--checkpointing_period", "3")
+    run_train(straight, *RESUME_RECIPE)
     killed = tmp_path / "killed"
-    proc = run_train(killed, "--max_train_steps", "6", "--checkpointing_period", "3", fault="kill@4", check=False)
+    proc = run_train(killed, *RESUME_RECIPE, fault="kill@4", check=False)
     assert proc.returncode == -9, proc.stderr[-2000:]  # really SIGKILLed after step 4
     assert [s for s, _ in ckpt.complete_checkpoints(killed)] == [3]
-    run_train(killed, "--max_train_steps", "6", "--checkpointing_period", "3", "--resume_from_checkpoint", "latest")
+    run_train(killed, *RESUME_RECIPE, "--resume_from_checkpoint", "latest")
+    recs = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    assert max(r.get("epoch", 0) for r in recs) == 1  # crossed an epoch boundary
+    lrs = [r["lr"] for r in recs if "lr" in r]
+    assert lrs == sorted(lrs) and lrs[0] < lrs[-1]  # warming up
     a, b = read_losses(straight), read_losses(killed)
     assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]
     for step in range(1, 7):
