@@ -409,17 +409,60 @@ def plan_turn_on_stove(ctx: Context) -> list[Waypoint]:
 
 
 # --- libero_object (floor scene, basket) ---
-def plan_object_in_basket(obj: str, grasp_z: float = 0.0, yaw_aligned: bool = False):
+def collision_box(scene: Scene, obj: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (lo, hi) of `obj`'s collision boxes in its body frame (an upright object's size)."""
+    m, d = scene.model, scene.sim.data
+    body = m.body_name2id(f"{obj}_main")
+    Rb, pb = d.body_xmat[body].reshape(3, 3), d.body_xpos[body]
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float64)
+    for g in range(m.ngeom):
+        name = m.body_id2name(m.geom_bodyid[g]) or ""
+        if not name.startswith(obj) or not m.geom_contype[g] or m.geom_type[g] != 6:
+            continue
+        corners = d.geom_xpos[g] + (signs * m.geom_size[g]) @ d.geom_xmat[g].reshape(3, 3).T
+        local = (corners - pb) @ Rb
+        lo, hi = np.minimum(lo, local.min(0)), np.maximum(hi, local.max(0))
+    if not np.isfinite(lo).all():
+        raise ValueError(f"{obj} has no collision boxes")
+    return lo, hi
+
+
+def plan_object_in_basket(obj: str):
+    """Grasp `obj` from above (fingers across its narrower side, up to 2.5 cm below its top) and
+    drop it into the basket from a few centimetres above the basket's rim."""
+
     def build(ctx: Context) -> list[Waypoint]:
         sc = ctx.scene
-        yaw = (lambda c: wrap_half_pi(yaw_of(sc.body_quat_xyzw(obj)))) if yaw_aligned else None
+        lo, hi = collision_box(sc, obj)
+        height = hi[2] - lo[2]
+        grasp_z = hi[2] - min(0.025, 0.5 * height) + ctx.u(-0.003, 0.003)
+        size = hi[:2] - lo[:2]
+        centre = np.array([(hi[0] + lo[0]) / 2, (hi[1] + lo[1]) / 2, grasp_z])
+        # fingers open along the gripper's y: along the object's y when its x side is the longer
+        extra = 0.0 if size[0] >= size[1] else np.pi / 2
+
+        def grasp_offset(c: Context) -> np.ndarray:
+            R = quat_xyzw_to_mat(sc.body_quat_xyzw(obj))
+            return R @ centre
+
+        def yaw(c: Context) -> float:
+            return wrap_half_pi(yaw_of(sc.body_quat_xyzw(obj)) + extra)
+
         return pick_and_place(
-            ctx, obj, lambda c: sc.body_pos("basket_1") + [0, 0, 0.0],
-            grasp_offset=np.array([0.0, 0.0, grasp_z]), grasp_yaw=yaw,
+            ctx, obj, lambda c: sc.body_pos("basket_1") + [0.0, 0.0, 0.0],
+            grasp_offset=grasp_offset, grasp_yaw=yaw,
             hover=0.12, carry_height=0.14, release_height=0.10,
         )
 
     return build
+
+
+OBJECT_SUITE_TARGETS = {
+    "alphabet_soup": "alphabet_soup_1", "cream_cheese": "cream_cheese_1", "salad_dressing": "salad_dressing_1",
+    "bbq_sauce": "bbq_sauce_1", "ketchup": "ketchup_1", "tomato_sauce": "tomato_sauce_1", "butter": "butter_1",
+    "milk": "milk_1", "chocolate_pudding": "chocolate_pudding_1", "orange_juice": "orange_juice_1",
+}
 
 
 # (suite, task name) -> plan builder
@@ -430,9 +473,9 @@ TASKS: dict[tuple[str, str], Callable[[Context], list[Waypoint]]] = {
         lambda c: c.scene.body_pos("plate_1") + [0, 0, 0.0], release_height=0.03),
     ("libero_goal", "put_the_cream_cheese_in_the_bowl"): plan_cream_cheese_in_bowl,
     ("libero_goal", "turn_on_the_stove"): plan_turn_on_stove,
-    ("libero_object", "pick_up_the_alphabet_soup_and_place_it_in_the_basket"): plan_object_in_basket(
-        "alphabet_soup_1", grasp_z=0.01),
 }
+TASKS.update({("libero_object", f"pick_up_the_{name}_and_place_it_in_the_basket"): plan_object_in_basket(obj)
+              for name, obj in OBJECT_SUITE_TARGETS.items()})
 
 
 def supported_tasks(suite: str) -> list[str]:
