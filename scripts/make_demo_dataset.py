@@ -189,9 +189,13 @@ def _obs_record(obs: dict, inner) -> dict:
     }
 
 
-def _start_episode(env, init_state: np.ndarray) -> dict:
+def _start_episode(env, init_state: np.ndarray | None) -> dict:
+    """Reset, jump to `init_state` (None: keep the placement env.reset() sampled), settle."""
     env.reset()
-    lenv.reset_to_state(env, init_state, lenv.GRIPPER_OPEN)
+    if init_state is None:
+        lenv.refresh_controller(env, lenv.GRIPPER_OPEN)
+    else:
+        lenv.reset_to_state(env, init_state, lenv.GRIPPER_OPEN)
     return lenv.settle(env)
 
 
@@ -202,8 +206,11 @@ def _stack(steps: list[dict], states: list, actions: list) -> dict:
     return out
 
 
-def rollout_raw(env, init_state: np.ndarray, make_motion: Callable[[dict], ScriptedMotion]) -> tuple[dict, ScriptedMotion]:
-    """Record (state before, action, obs after) per step; drop the first CAP_INDEX steps."""
+def rollout_raw(env, init_state: np.ndarray | None, make_motion: Callable[[dict], ScriptedMotion]) -> tuple[dict, ScriptedMotion]:
+    """Record (state before, action, obs after) per step; drop the first CAP_INDEX steps.
+
+    The motion runs for ``motion.length`` steps, or until the env reports success when the
+    motion has ``stop_on_done`` set (the scripted expert: episodes end at ``done``)."""
     inner = lenv._inner(env)
     obs = _start_episode(env, init_state)
     motion = make_motion(obs)
@@ -214,13 +221,17 @@ def rollout_raw(env, init_state: np.ndarray, make_motion: Callable[[dict], Scrip
         obs, _, done, _ = env.step(action)
         actions.append(action)
         steps.append(_obs_record(obs, inner))
+        if done and getattr(motion, "stop_on_done", False):
+            break
     demo = _stack(steps[CAP_INDEX:], states[CAP_INDEX:], actions[CAP_INDEX:])
     demo["success"] = bool(done)
     return demo, motion
 
 
-def rollout_no_noops(env, init_state: np.ndarray, make_motion: Callable[[dict], ScriptedMotion]) -> tuple[dict, ScriptedMotion]:
-    """Record (state before, obs before, action); no-op actions are skipped, not executed."""
+def rollout_no_noops(env, init_state: np.ndarray | None, make_motion: Callable[[dict], ScriptedMotion]) -> tuple[dict, ScriptedMotion]:
+    """Record (state before, obs before, action); no-op actions are skipped, not executed.
+
+    Stops at success like `rollout_raw` when the motion has ``stop_on_done`` set."""
     inner = lenv._inner(env)
     obs = _start_episode(env, init_state)
     motion = make_motion(obs)
@@ -234,6 +245,8 @@ def rollout_no_noops(env, init_state: np.ndarray, make_motion: Callable[[dict], 
         actions.append(action)
         obs, _, done, _ = env.step(action)
         prev = action
+        if done and getattr(motion, "stop_on_done", False):
+            break
     demo = _stack(steps, states, actions)
     demo["success"] = bool(done)
     return demo, motion

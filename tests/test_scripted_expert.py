@@ -1,0 +1,118 @@
+"""scripts/scripted_expert.py solves a LIBERO task in the simulator from privileged state, and
+scripts/make_expert_dataset.py writes its successful episodes (randomised resets, ending at done)
+in LIBERO's HDF5 layout, readable by the repo's dataset."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from libero_eval import env as lenv
+from scripts import make_demo_dataset as mdd
+from scripts import make_expert_dataset as med
+from scripts import scripted_expert as se
+
+pytestmark = [pytest.mark.slow, pytest.mark.sim]
+
+SUITE, TASK = "libero_goal", "put_the_bowl_on_the_stove"
+
+
+def test_expert_solves_benchmark_init_states():
+    r = se.evaluate(SUITE, TASK, n_init=3)
+    assert r["episodes"] == 3 and r["successes"] == 3, r
+    assert r["max_steps_success"] < lenv.max_steps(SUITE)
+
+
+def test_broken_expert_fails(monkeypatch):
+    # Negative control: an expert that never closes the gripper must not solve the task.
+    real = se.make_expert
+
+    def never_close(*args, **kwargs):
+        expert = real(*args, **kwargs)
+        for wp in expert.plan:
+            wp.grip = lenv.GRIPPER_OPEN
+        return expert
+
+    monkeypatch.setattr(se, "make_expert", never_close)
+    r = se.evaluate(SUITE, TASK, n_init=1)
+    assert r["successes"] == 0, r
+
+
+def test_geometry_helpers():
+    for angle in (0.3, -1.2, 2.5):
+        R = se.rot_z(angle) @ se.R_DOWN
+        np.testing.assert_allclose(se.mat_to_axisangle(se.rot_z(angle)), [0, 0, angle], atol=1e-9)
+        np.testing.assert_allclose(se.mat_to_axisangle(R @ R.T), 0, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(se.mat_to_axisangle(se.R_DOWN)), np.pi, atol=1e-6)
+    assert se.wrap_half_pi(np.pi) == pytest.approx(0.0, abs=1e-12)
+    assert se.wrap_half_pi(np.pi + 0.2) == pytest.approx(0.2)
+
+
+@pytest.fixture(scope="module")
+def expert_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("expert")
+    raw = med.make_task_file(SUITE, TASK, 2, root / "raw", fmt="raw", seed=3, progress=False)
+    nn = med.make_task_file(SUITE, TASK, 1, root / "nn", fmt="no_noops", resolution=64, seed=3, progress=False)
+    return raw, nn
+
+
+def test_expert_dataset_layout_and_success(expert_files):
+    raw, _ = expert_files
+    assert raw == mdd.output_path(raw.parents[1], SUITE, TASK) and raw.is_file()
+    assert not list(raw.parent.glob(".*tmp*"))
+    with h5py.File(raw, "r") as f:
+        data = f["data"]
+        assert int(data.attrs["num_demos"]) == 2 and sorted(data) == ["demo_0", "demo_1"]
+        assert data.attrs["generator"] == med.GENERATOR and data.attrs["layout"] == "raw"
+        assert json.loads(data.attrs["problem_info"])["language_instruction"] == "put the bowl on the stove"
+        assert json.loads(data.attrs["env_args"])["env_kwargs"]["camera_heights"] == 128
+        total = 0
+        for d in data.values():
+            n = int(d.attrs["num_samples"])
+            total += n
+            assert bool(d.attrs["success"]) and d["dones"][-1] == 1 and d["dones"][:-1].sum() == 0
+            assert d["obs/agentview_rgb"].shape == (n, 128, 128, 3)
+            a = d["actions"][()]
+            assert np.all(np.abs(a) <= 1.0) and set(np.unique(a[:, 6])) == {-1.0, 1.0}
+            # the episode ended at success: well inside the budget
+            assert n + mdd.CAP_INDEX < lenv.max_steps(SUITE)
+            # randomised reset, not one of the benchmark's init states (objects >= 1 mm away)
+            assert float(d.attrs["min_init_state_dist"]) > 1e-3
+        assert int(data.attrs["total"]) == total
+        s0, s1 = data["demo_0/states"][0], data["demo_1/states"][0]
+    env = lenv.make_env(SUITE, 1, use_camera_obs=False)
+    try:
+        assert np.abs(med.object_qpos(env, s0) - med.object_qpos(env, s1)).max() > 1e-3
+    finally:
+        lenv.close_env(env)
+
+
+def test_expert_dataset_loads(expert_files, tmp_path):
+    from data.dataset import LiberoDataset
+
+    raw, nn = expert_files
+    cfg = {"common": {"img_history_size": 2, "action_chunk_size": 16, "num_cameras": 3, "state_dim": 128},
+           "dataset": {"action_encoding": "abs_goal", "control_freq": 20}}
+    with h5py.File(raw, "r") as f:
+        lengths = [int(d.attrs["num_samples"]) for d in f["data"].values()]
+    ds = LiberoDataset(cfg, {"expert": {"path": str(raw.parent), "layout": "raw"}}, cache_dir=tmp_path / "c1")
+    assert len(ds) == sum(n - 1 for n in lengths)
+    sample = ds[len(ds) - 1]
+    assert np.isfinite(sample["state"]).all()
+    with h5py.File(nn, "r") as f:
+        n_nn = int(f["data/demo_0"].attrs["num_samples"])
+    ds = LiberoDataset(cfg, {"expert": {"path": str(nn.parent), "layout": "no_noops"}}, cache_dir=tmp_path / "c2")
+    assert len(ds) == n_nn
+
+
+def test_expert_dataset_deterministic_across_layouts(expert_files):
+    # Same seed -> same placement and expert: the no-noops file (obs before action, nothing dropped
+    # since the expert's actions are never no-ops) holds the raw file's actions plus the first
+    # CAP_INDEX ones, whatever the camera resolution.
+    raw, nn = expert_files
+    with h5py.File(raw, "r") as f, h5py.File(nn, "r") as g:
+        a_raw, a_nn = f["data/demo_0/actions"][()], g["data/demo_0/actions"][()]
+        assert int(f["data/demo_0"].attrs["reset_seed"]) == int(g["data/demo_0"].attrs["reset_seed"])
+        s_raw, s_nn = f["data/demo_0/states"][()], g["data/demo_0/states"][()]
+    np.testing.assert_array_equal(a_nn[mdd.CAP_INDEX:], a_raw)
+    np.testing.assert_allclose(s_nn[mdd.CAP_INDEX:], s_raw, atol=1e-9)
