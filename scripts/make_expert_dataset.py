@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
+from configs.errors import exit_cli
 from libero_eval import env as lenv
 from scripts import make_demo_dataset as mdd
 from scripts import scripted_expert as se
@@ -229,4 +229,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)

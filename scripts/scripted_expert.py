@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
+from configs.errors import exit_cli
 from libero_eval import env as lenv
 
 log = logging.getLogger("scripted_expert")
@@ -596,4 +596,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_cli(main)
