@@ -144,8 +144,10 @@ class RDTRunner(nn.Module):
         noise: Optional[torch.Tensor] = None,
         timesteps: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
-    ) -> torch.Tensor:
-        """Diffusion loss (MSE over all horizon x action_dim entries, as the official runner).
+        return_active: bool = False,
+    ):
+        """Diffusion loss (MSE over all horizon x action_dim entries, as the official runner);
+        with ``return_active`` also the MSE over the action mask's slots (a logging metric, no grad).
 
         lang_tokens (B, L, Dl); lang_attn_mask (B, L) bool (True = valid); img_tokens (B, I, Di);
         state_tokens (B, 1, Ds); action_gt (B, H, Ds); action_mask (B, 1, Ds) 0/1 (which action
@@ -169,9 +171,16 @@ class RDTRunner(nn.Module):
         lang_cond, img_cond, state_action = self.adapt_conditions(lang_tokens, img_tokens, state_action)
         pred = self.model(state_action, ctrl_freqs, timesteps, lang_cond, img_cond, lang_mask=lang_attn_mask)
         target = action_gt if self.prediction_type == "sample" else noise
-        return F.mse_loss(pred.float(), target.float())
+        loss = F.mse_loss(pred.float(), target.float())
+        if not return_active:
+            return loss
+        # The same error on the action mask's used slots only: the 128-d mean above is diluted by the
+        # ~118 slots that are always zero (~13x for LIBERO's 10 used slots).
+        sq = (pred.float() - target.float()) ** 2 * action_mask.float()
+        active = sq.sum() / (action_mask.float().sum() * pred.shape[1]).clamp_min(1)
+        return loss, active.detach()
 
-    def forward(self, *args, **kwargs) -> torch.Tensor:
+    def forward(self, *args, **kwargs):
         return self.compute_loss(*args, **kwargs)
 
     # ------------------------------------------------------------------ inference

@@ -244,3 +244,26 @@ def test_checkpoint_records_its_norm_and_legacy_ones_load_with_the_right_one(tmp
         kwargs = runner_kwargs_from_json(released, "rdt-1b/config.json")
     assert kwargs["config"]["rdt"]["norm"] == "release_var"
     assert "rdt-1b/config.json records no rdt.norm: loading with norm=release_var" in caplog.text
+
+
+def test_active_slot_loss_is_the_masked_mse(tiny_cfg):
+    torch.manual_seed(0)
+    runner = build_runner(tiny_cfg).eval()
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
+    inputs, actions = make_inputs(runner)
+    noise, t = torch.randn_like(actions), torch.tensor([10, 700])
+    with torch.no_grad():
+        plain = runner.compute_loss(action_gt=actions, noise=noise, timesteps=t, **inputs)
+        loss, active = runner(action_gt=actions, noise=noise, timesteps=t, return_active=True, **inputs)
+    assert torch.equal(plain, loss)
+    # the full-width mean = (active part + inactive part) / 128: recompute the active part from it
+    mask = inputs["action_mask"].expand_as(actions).bool()
+    n_active = mask.sum()
+    assert 0 < n_active < actions.numel()
+    assert float(active) * float(n_active) <= float(loss) * actions.numel() + 1e-4
+    assert float(active) > float(loss)  # the used slots carry the error; the mean dilutes it
+    # with every slot used, the two are the same number
+    full = {**inputs, "action_mask": torch.ones_like(inputs["action_mask"]), "state_mask": inputs["action_mask"]}
+    with torch.no_grad():
+        loss_all, active_all = runner(action_gt=actions, noise=noise, timesteps=t, return_active=True, **full)
+    torch.testing.assert_close(active_all, loss_all, rtol=1e-6, atol=0)

@@ -413,7 +413,7 @@ def train(args, cfg) -> Path:
     # ---- loop
     runner.train()
     progress = tqdm(total=max_steps, initial=global_step, disable=not is_main, desc="train", dynamic_ncols=True)
-    micro, loss_acc, t_last, samples_since = 0, 0.0, time.perf_counter(), 0
+    micro, loss_acc, active_acc, t_last, samples_since = 0, 0.0, 0.0, time.perf_counter(), 0
     last_saved = global_step if resume_from is not None else -1
     while global_step < max_steps:
         sampler.set_epoch(epoch, skip=batch_in_epoch * args.train_batch_size)
@@ -422,7 +422,7 @@ def train(args, cfg) -> Path:
                 gen = step_generator(args.seed, global_step, micro, rank, device)
                 inputs = conditioner(batch, gen, train=True)
                 actions = action_targets(batch, device)
-                loss = runner(action_gt=actions, generator=gen, **inputs)
+                loss, active = runner(action_gt=actions, generator=gen, return_active=True, **inputs)
                 loss = maybe_fault("nan_loss", global_step + 1, loss)  # the step this micro-batch belongs to
                 accelerator.backward(loss)
                 grad_norm = None
@@ -433,12 +433,13 @@ def train(args, cfg) -> Path:
             batch_in_epoch += 1
             micro += 1
             loss_acc += loss.detach().float().item()
+            active_acc += active.float().item()
             samples_since += batch["state"].shape[0] * world
             if not accelerator.sync_gradients:
                 continue
             lr_scheduler.step()
-            step_loss = loss_acc / micro
-            micro, loss_acc = 0, 0.0
+            step_loss, step_active = loss_acc / micro, active_acc / micro
+            micro, loss_acc, active_acc = 0, 0.0, 0.0
             global_step += 1
             if not math.isfinite(step_loss):
                 last = ckpt.complete_checkpoints(output_dir)
@@ -452,7 +453,8 @@ def train(args, cfg) -> Path:
             progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr_scheduler.get_last_lr()[0]:.2e}")
             if global_step % args.log_period == 0 or global_step == 1 or global_step == max_steps:
                 now = time.perf_counter()
-                record = {"step": global_step, "loss": step_loss, "lr": lr_scheduler.get_last_lr()[0],
+                record = {"step": global_step, "loss": step_loss, "loss_active_slots": step_active,
+                          "lr": lr_scheduler.get_last_lr()[0],
                           "grad_norm": float(grad_norm) if grad_norm is not None else None,
                           "samples_per_s": samples_since / max(now - t_last, 1e-9),
                           "peak_mem_mb": peak_memory_mb(device), "gpu_util": gpu_utilization(device),
