@@ -16,31 +16,15 @@ HOSTFILE=${HOSTFILE:-}                         # multi-node: a DeepSpeed hostfil
 NUM_GPUS=${NUM_GPUS:-}                         # default: all visible GPUs
 PRECOMP_LANG_EMBED=${PRECOMP_LANG_EMBED:-}     # e.g. data/datasets/lang_embeddings (skips T5-XXL in training)
 export WANDB_PROJECT=${WANDB_PROJECT:-rdt_libero_sft}
-REPORT_TO=${REPORT_TO:-wandb}
 
-# Recipe (user's notes): effective batch 256 = 32/GPU x 8 GPUs (or accumulation), long warm-up,
-# checkpoints every 2000 steps, state noise 40 dB, image augmentation.
+# The recipe (batch, effective batch 256 by accumulation, LR, warm-up, schedule, periods, workers,
+# augmentation, precision, logging) lives in CONFIG's `train:` and `dataset:` sections: this launcher
+# chooses the preset and the hardware only, so `deepspeed main_sft.py --deepspeed configs/zero2.json
+# --config_path CONFIG` trains with the same numbers. Change a knob with a flag after the command
+# (bash finetune_sft.sh --learning_rate 5e-5) or --set train.learning_rate=5e-5.
 TRAIN_ARGS=(
   --config_path "$CONFIG"
   --output_dir "$OUTPUT_DIR"
-  --train_batch_size "${TRAIN_BATCH_SIZE:-32}"
-  --gradient_accumulation_steps "${GRAD_ACCUM:-1}"
-  --sample_batch_size "${SAMPLE_BATCH_SIZE:-64}"
-  --num_sample_batches 2
-  --max_train_steps "${MAX_STEPS:-200000}"
-  --checkpointing_period "${CKPT_PERIOD:-2000}"
-  --checkpoints_total_limit "${CKPT_LIMIT:-40}"
-  --sample_period "${SAMPLE_PERIOD:-1000}"
-  --lr_scheduler constant_with_warmup
-  --lr_warmup_steps "${WARMUP:-5000}"
-  --learning_rate "${LR:-1e-4}"
-  --mixed_precision "${MIXED_PRECISION:-bf16}"
-  --dataloader_num_workers "${NUM_WORKERS:-8}"
-  --image_aug
-  --state_noise_snr 40
-  --load_from_hdf5
-  --dataset_type finetune
-  --report_to "$REPORT_TO"
 )
 [ -n "$PRETRAINED" ] && TRAIN_ARGS+=(--pretrained_model_name_or_path "$PRETRAINED")
 [ -n "$TEXT_ENCODER" ] && TRAIN_ARGS+=(--pretrained_text_encoder_name_or_path "$TEXT_ENCODER")

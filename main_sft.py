@@ -11,10 +11,13 @@ below are the training knobs of the official ``main.py`` plus LoRA and EMA.
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import sys
 
 from configs.errors import exit_cli
-from configs.loader import apply_override, load_config
+from configs.loader import ConfigError, apply_override, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,21 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
     a("--datasets_config", default=None, help="suites table (default: dataset.datasets_config of the config)")
     a("--precomp_lang_embed", nargs="?", const="data/datasets/lang_embeddings", default=None, metavar="DIR",
       help="use precomputed T5 embeddings from DIR (scripts/preprocess_language_embeddings.py) instead of running T5")
-    a("--dataloader_num_workers", type=int, default=0)
+    a("--dataloader_num_workers", type=int, default=None)
     a("--image_aug", action="store_true", default=None, help="colour jitter + corruption on the device")
     a("--state_noise_snr", type=float, default=None, help="state noise SNR in dB (e.g. 40)")
     a("--cond_mask_prob", type=float, default=None, help="condition dropout probability (default 0.1)")
     a("--cam_ext_mask_prob", type=float, default=None)
     # --- optimisation
-    a("--train_batch_size", type=int, default=4, help="per device")
-    a("--gradient_accumulation_steps", type=int, default=1)
+    a("--train_batch_size", type=int, default=None, help="per device")
+    a("--gradient_accumulation_steps", type=int, default=None,
+      help="default: from train.effective_batch_size / (per-device batch x processes)")
+    a("--effective_batch_size", type=int, default=None, help="samples per optimizer step over all processes")
     a("--max_train_steps", type=int, default=None, help="optimizer steps (overrides num_train_epochs)")
     a("--num_train_epochs", type=int, default=1)
-    a("--learning_rate", type=float, default=5e-6)
+    a("--learning_rate", type=float, default=None)
     a("--scale_lr", action="store_true", help="multiply the LR by batch x accumulation x processes")
-    a("--lr_scheduler", default="constant",
+    a("--lr_scheduler", default=None,
       choices=["constant", "constant_with_warmup", "cosine", "linear", "cosine_with_restarts", "polynomial"])
-    a("--lr_warmup_steps", type=int, default=500)
+    a("--lr_warmup_steps", type=int, default=None)
     a("--lr_num_cycles", type=int, default=1)
     a("--lr_power", type=float, default=1.0)
     a("--adam_beta1", type=float, default=0.9)
@@ -65,30 +70,34 @@ def build_parser() -> argparse.ArgumentParser:
     a("--gradient_checkpointing", action="store_true")
     a("--set_grads_to_none", action="store_true")
     # --- checkpoints
-    a("--checkpointing_period", type=int, default=500)
+    a("--checkpointing_period", type=int, default=None)
     a("--checkpoints_total_limit", type=int, default=None)
     a("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint-N folder")
     a("--use_ema", action="store_true", help="also keep (and save under checkpoint-N/ema) an EMA of the weights")
     # --- validation sampling
-    a("--sample_period", type=int, default=-1, help="every N steps: sampled-action MSE on train and held-out episodes")
-    a("--sample_batch_size", type=int, default=8)
-    a("--num_sample_batches", type=int, default=2)
+    a("--sample_period", type=int, default=None, help="every N steps: sampled-action MSE on train and held-out episodes")
+    a("--sample_batch_size", type=int, default=None)
+    a("--num_sample_batches", type=int, default=None)
     # --- LoRA
     a("--use_lora", action="store_true")
-    a("--lora_rank", type=int, default=32)
-    a("--lora_alpha", type=int, default=64)
-    a("--lora_dropout", type=float, default=0.0)
+    a("--lora_rank", type=int, default=None)
+    a("--lora_alpha", type=int, default=None)
+    a("--lora_dropout", type=float, default=None)
     a("--lora_target_modules", nargs="*", default=None, help="default: every Linear of the DiT blocks")
     a("--lora_modules_to_save", nargs="*", default=["state_adaptor"], help="modules trained in full with LoRA")
     # --- logging
-    a("--report_to", default="tensorboard", choices=["wandb", "tensorboard", "none"])
+    a("--report_to", default=None, choices=["wandb", "tensorboard", "none"])
     a("--wandb_project", default=None, help="default: $WANDB_PROJECT or rdt-libero")
     a("--log_period", type=int, default=10)
     a("--local_rank", type=int, default=-1, help="set by the deepspeed launcher")
+    a("--print_config", action="store_true", help="print the resolved config (preset + --set + flags) and exit")
     return p
 
 
 def config_from_args(args) -> dict:
+    """The resolved config: the YAML preset, ``--set`` overrides, then the flags, which are aliases
+    that write into it (a flag left out keeps the preset's value). ``args`` gets the resolved training
+    knobs back, so the config is the one place their defaults live."""
     cfg = load_config(args.config_path, args.set or [])
     ds = cfg["dataset"]
     for flag in ("image_aug", "state_noise_snr", "cond_mask_prob", "cam_ext_mask_prob"):
@@ -97,12 +106,36 @@ def config_from_args(args) -> dict:
             apply_override(cfg, f"dataset.{flag}={value}")
     if args.datasets_config:
         ds["datasets_config"] = args.datasets_config
+    train = cfg.get("train")
+    if not isinstance(train, dict):
+        raise ConfigError(f"{args.config_path}: missing the 'train' section (the training recipe)")
+    for key in train:
+        value = getattr(args, key, None)
+        if value is not None:
+            train[key] = value
+    if train["mixed_precision"] is False:  # YAML reads a bare `no` as false
+        train["mixed_precision"] = "no"
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.gradient_accumulation_steps is None and train["effective_batch_size"]:
+        train["gradient_accumulation_steps"] = max(1, math.ceil(
+            train["effective_batch_size"] / (train["train_batch_size"] * world)))
+    train["effective_batch_size"] = train["train_batch_size"] * world * train["gradient_accumulation_steps"]
+    for key, value in train.items():
+        setattr(args, key, value)
     return cfg
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    if args.print_config:
+        print(json.dumps(cfg, indent=1, sort_keys=True))
+        return 0
+    t = cfg["train"]
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"[main_sft] effective batch {t['effective_batch_size']} = {t['train_batch_size']} per device x "
+              f"{os.environ.get('WORLD_SIZE', '1')} process(es) x {t['gradient_accumulation_steps']} accumulation; "
+              f"lr {t['learning_rate']} ({t['lr_scheduler']}, warm-up {t['lr_warmup_steps']})", file=sys.stderr)
     from train.train_sft import TrainingDiverged, train
 
     try:

@@ -35,11 +35,12 @@ stage "4/6 dataset statistics -> configs/dataset_stat.json"
 $PY -m scripts.compute_dataset_stats --config configs/tiny.yaml --out configs/dataset_stat.json
 
 stage "5/6 fine-tune the tiny RDT: $((STEPS / 2)) steps, then resume from the checkpoint to $STEPS"
-export CONFIG=configs/tiny.yaml PRETRAINED="" OUTPUT_DIR=$OUT REPORT_TO=tensorboard TRAIN_BATCH_SIZE=16 \
-       CKPT_PERIOD=$((STEPS / 2)) SAMPLE_PERIOD=$((STEPS / 2)) SAMPLE_BATCH_SIZE=16 WARMUP=20 LR=1e-3 \
-       NUM_WORKERS=1 PRECOMP_LANG_EMBED=$LANG_DIR
-MAX_STEPS=$((STEPS / 2)) bash finetune_sft.sh
-MAX_STEPS=$STEPS RESUME_CHECKPOINT_SRC=latest bash finetune_sft.sh
+export CONFIG=configs/tiny.yaml PRETRAINED="" OUTPUT_DIR=$OUT PRECOMP_LANG_EMBED=$LANG_DIR
+DEMO_RECIPE=(--train_batch_size 16 --checkpointing_period $((STEPS / 2)) --sample_period $((STEPS / 2))
+             --sample_batch_size 16 --lr_scheduler constant_with_warmup --lr_warmup_steps 20 --learning_rate 1e-3
+             --dataloader_num_workers 1 --image_aug --state_noise_snr 40)
+bash finetune_sft.sh "${DEMO_RECIPE[@]}" --max_train_steps $((STEPS / 2))
+RESUME_CHECKPOINT_SRC=latest bash finetune_sft.sh "${DEMO_RECIPE[@]}" --max_train_steps "$STEPS"
 CKPT=$OUT/checkpoint-$STEPS
 
 stage "6/6 evaluate $CKPT in the simulator ($SUITE task $TASK_ID, 2 trials, re-plan every 16 actions)"
