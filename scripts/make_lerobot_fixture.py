@@ -25,7 +25,7 @@ the parquet files. The layout is the one the installed lerobot writes (0.6.x: v3
 ``--hdf5_copy`` also writes a gzip-compressed copy of the source HDF5 file (same arrays and
 attributes) for the comparison tests.
 
-The test fixtures under ``tests/fixtures/lerobot_libero/`` were made with (see its README)::
+The test fixtures under ``tests/fixtures/lerobot_libero/`` were made with (tests/fixtures/README.md)::
 
     python -m scripts.make_demo_dataset --suite libero_goal --tasks 1 --episodes 2 --format no_noops \\
         --length_scale 0.25 --seed 0 --out /tmp/demo            # in the repo's own environment
@@ -34,9 +34,12 @@ The test fixtures under ``tests/fixtures/lerobot_libero/`` were made with (see i
     <lerobot 0.6.1 venv>/bin/python scripts/make_lerobot_fixture.py --hdf5 $SRC --out $FIX/v30_video \\
         --keys lerobot --storage video --hdf5_copy $FIX/hdf5/put_the_bowl_on_the_stove_demo.hdf5
     <lerobot 0.6.1 venv>/bin/python scripts/make_lerobot_fixture.py --hdf5 $SRC --out $FIX/v30_image \\
-        --keys lerobot --storage image --demos demo_0
-    <lerobot 0.3.3 venv>/bin/python scripts/make_lerobot_fixture.py --hdf5 $SRC --out $FIX/v21_image \\
-        --keys openpi --storage image --demos demo_1
+        --keys lerobot --storage image
+    <lerobot 0.3.3 venv>/bin/python scripts/make_lerobot_fixture.py --hdf5 $SRC --out $FIX/v21_video \\
+        --keys openpi --storage video
+
+lerobot 0.3.3 (the last release writing v2.1) needs ``torch<2.8`` and ``av<15``
+(``pip install "lerobot==0.3.3" "av==14.2.0" h5py``).
 """
 from __future__ import annotations
 
