@@ -1,0 +1,279 @@
+"""LeRobot-format LIBERO suites against the same demos in HDF5 form.
+
+The fixtures (tests/fixtures/lerobot_libero/, README there) were written by lerobot's own writer
+(0.6.1: v3.0; 0.3.3: v2.1) from two no-noops demos rolled out in the simulator, converted the way
+the public LIBERO conversions do it (frames rotated 180°, state = eef pos + axis-angle + finger
+qpos, raw 7-d action). ``hdf5/`` holds those two demos in HDF5 form.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader
+
+from data import lerobot_dataset as lr
+from data.dataset import LiberoDataset, load_suite_specs
+from data.libero_hdf5 import LiberoDataError
+
+TASK = "put the bowl on the stove"
+# fixture -> (lossless images?, LeRobot codebase version)
+SETS = {"v30_image": (True, "v3.0"), "v30_video": (False, "v3.0"), "v21_video": (False, "v2.1")}
+VIDEO_MEAN_ABS_ERR = 4.0  # AV1 (crf 30) round trip: measured ~2 grey levels per pixel
+
+
+def cfg(encoding="abs_goal", chunk=16, view="camera", **ds):
+    return {"common": {"img_history_size": 2, "action_chunk_size": chunk, "num_cameras": 3, "state_dim": 128},
+            "dataset": {"action_encoding": encoding, "control_freq": 20, "image_view": view, **ds}}
+
+
+@pytest.fixture(scope="module")
+def lerobot_root(fixtures_dir):
+    return fixtures_dir / "lerobot_libero"
+
+
+def hdf5_ds(root, tmp_path, config, split="all"):
+    return LiberoDataset(config, {"h5": {"path": str(root / "hdf5"), "layout": "no_noops"}},
+                         cache_dir=tmp_path, split=split)
+
+
+def lerobot_ds(root, name, config, split="all", **entry):
+    return LiberoDataset(config, {"lr": {"path": str(root / name), "format": "lerobot", **entry}}, split=split)
+
+
+def by_step(ds):
+    """{(demo number, k): sample index}; LeRobot episode j is HDF5 demo_j (both fixtures hold both demos)."""
+    out = {}
+    for i in range(len(ds)):
+        _, key, k = ds.locate(i)
+        out[(int(key.split("_")[-1]), k)] = i
+    return out
+
+
+def assert_images_match(got, ref, exact):
+    if exact:
+        np.testing.assert_array_equal(got, ref)
+    else:
+        assert np.abs(got.astype(int) - ref.astype(int)).mean() < VIDEO_MEAN_ABS_ERR
+
+
+# ------------------------------------------------------------------------------- equal samples
+@pytest.mark.parametrize("name", list(SETS))
+@pytest.mark.parametrize("encoding", ["abs_goal", "delta"])
+def test_samples_equal_hdf5(lerobot_root, tmp_path, name, encoding):
+    exact, version = SETS[name]
+    a = hdf5_ds(lerobot_root, tmp_path, cfg(encoding))
+    b = lerobot_ds(lerobot_root, name, cfg(encoding))
+    assert lr.LeRobotLibero(lerobot_root / name).version == version
+    assert len(a) == len(b) == 26  # every timestep of both 13-step demos
+    ia, ib = by_step(a), by_step(b)
+    assert sorted(ia) == sorted(ib)
+    for key in sorted(ia):
+        sa, sb = a[ia[key]], b[ib[key]]
+        assert sb["instruction"] == sa["instruction"] == TASK
+        assert sb["images"].shape == sa["images"].shape == (6, 256, 256, 3)
+        assert_images_match(sb["images"], sa["images"], exact)
+        for k in ("image_mask", "state_elem_mask", "action_elem_mask", "action_valid"):
+            np.testing.assert_array_equal(sb[k], sa[k], err_msg=k)
+        # float32 in the LeRobot files vs float64 in HDF5
+        np.testing.assert_allclose(sb["state"], sa["state"], atol=2e-6, rtol=0)
+        np.testing.assert_allclose(sb["actions"], sa["actions"], atol=2e-6, rtol=0)
+        assert sb["ctrl_freq"] == sa["ctrl_freq"] == 20.0  # not the datasets' fps label (10)
+
+
+def test_orientation_is_explicit(lerobot_root, tmp_path):
+    """camera: LeRobot frames un-mirrored = HDF5 frames rows-flipped (the true view). rotated_180: the
+    LeRobot frames as stored = HDF5 frames rotated. Without un-mirroring they do not match."""
+    reader = lr.LeRobotLibero(lerobot_root / "v30_image")
+    stored = reader.frames("episode_000000", "agentview", [5])[0]
+    for view in ("camera", "rotated_180"):
+        a = hdf5_ds(lerobot_root, tmp_path / view, cfg(view=view))
+        b = lerobot_ds(lerobot_root, "v30_image", cfg(view=view))
+        ia, ib = by_step(a), by_step(b)
+        sa, sb = a[ia[(0, 5)]], b[ib[(0, 5)]]
+        np.testing.assert_array_equal(sb["images"], sa["images"])
+        cam_high_now = sb["images"][3]  # history frame t, slot cam_high
+        if view == "rotated_180":
+            np.testing.assert_array_equal(cam_high_now, stored)
+        else:
+            np.testing.assert_array_equal(cam_high_now, stored[:, ::-1])
+            assert np.abs(cam_high_now.astype(int) - stored.astype(int)).mean() > 20  # a mirror differs a lot
+
+
+def test_video_orientation_not_mirrored(lerobot_root, tmp_path):
+    """Lossy frames: still far closer to the correctly oriented HDF5 frame than to its mirror."""
+    a = hdf5_ds(lerobot_root, tmp_path, cfg())
+    b = lerobot_ds(lerobot_root, "v21_video", cfg())
+    sa, sb = a[by_step(a)[(1, 7)]], b[by_step(b)[(1, 7)]]
+    err = np.abs(sb["images"].astype(int) - sa["images"].astype(int)).mean()
+    mirrored = np.abs(sb["images"][:, :, ::-1].astype(int) - sa["images"].astype(int)).mean()
+    assert err < VIDEO_MEAN_ABS_ERR < 5 * VIDEO_MEAN_ABS_ERR < mirrored
+
+
+def test_index_options_match_hdf5(lerobot_root, tmp_path):
+    """filter_noops and the per-task val split pick the same steps / episodes as for the HDF5 file."""
+    for extra, split in (({"filter_noops": True}, "all"), ({"val_fraction": 0.5}, "val"),
+                         ({"val_fraction": 0.5}, "train")):
+        a = hdf5_ds(lerobot_root, tmp_path / split, cfg(**extra), split=split)
+        b = lerobot_ds(lerobot_root, "v30_video", cfg(**extra), split=split)
+        assert sorted(by_step(a)) == sorted(by_step(b))
+    assert len(b) == 13
+
+
+def test_stats_and_lowdim_vectors_match(lerobot_root, tmp_path):
+    from data.stats import compute_suite_stats
+
+    a = hdf5_ds(lerobot_root, tmp_path, cfg())
+    b = lerobot_ds(lerobot_root, "v30_video", cfg())
+    sa, sb = compute_suite_stats(a, "h5"), compute_suite_stats(b, "lr")
+    assert sa.keys() == sb.keys() and sb["num_samples"] == 26
+    for k in sa:
+        if isinstance(sa[k], list):
+            np.testing.assert_allclose(sb[k], sa[k], atol=2e-6, rtol=0, err_msg=k)
+        else:
+            assert sb[k] == sa[k], k
+
+
+def test_dataloader_workers_decode(lerobot_root):
+    """Forked workers open their own readers (video decoding and parquet handles per process)."""
+    ds = lerobot_ds(lerobot_root, "v30_video", cfg())
+    ref = [ds[i]["images"] for i in range(4)]
+    loader = DataLoader(ds, batch_size=2, num_workers=2, collate_fn=lambda b: b)
+    got = [s["images"] for batch in loader for s in batch][:4]
+    for x, y in zip(got, ref):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_instructions_for_embedding(lerobot_root, tmp_path):
+    from scripts.preprocess_language_embeddings import collect_instructions
+
+    table = tmp_path / "suites.json"
+    table.write_text(json.dumps({"lr": {"path": str(lerobot_root / "v21_video"), "format": "lerobot"}}))
+    assert collect_instructions(str(table), "problem_info") == [TASK]
+
+
+# ------------------------------------------------------------------------------- clear errors
+def copy_set(lerobot_root, tmp_path, name="v30_video"):
+    dst = tmp_path / name
+    shutil.copytree(lerobot_root / name, dst)
+    return dst
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(LiberoDataError, match="dataset folder not found") as e:
+        LiberoDataset(cfg(), {"lr": {"path": str(tmp_path / "nope"), "format": "lerobot"}})
+    assert str(tmp_path / "nope") in str(e.value)
+
+
+def test_not_a_lerobot_dataset(lerobot_root):
+    with pytest.raises(LiberoDataError, match=r"not a LeRobot dataset \(no meta/info.json\)") as e:
+        lerobot_ds(lerobot_root, "hdf5", cfg())
+    assert "hdf5" in str(e.value)
+
+
+def test_wrong_state_width_in_info(lerobot_root, tmp_path):
+    root = copy_set(lerobot_root, tmp_path)
+    info = json.loads((root / "meta/info.json").read_text())
+    info["features"]["observation.state"]["shape"] = [9]
+    (root / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises(LiberoDataError, match=r"'observation.state' \(state\) has shape \(9,\), expected \(8,\)"):
+        LiberoDataset(cfg(), {"lr": {"path": str(root), "format": "lerobot"}})
+
+
+def test_wrong_state_width_in_data(lerobot_root, tmp_path):
+    """info.json says 8 but the parquet rows hold 7 numbers: named file and column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = copy_set(lerobot_root, tmp_path)
+    path = root / "data/chunk-000/file-000.parquet"
+    t = pq.read_table(path)
+    rows = [r[:7] for r in t.column("observation.state").to_pylist()]
+    t = t.set_column(t.schema.get_field_index("observation.state"), "observation.state",
+                     pa.array(rows, pa.list_(pa.float32())))
+    pq.write_table(t, path)
+    with pytest.raises(LiberoDataError, match=r"file-000.parquet.*'observation.state' has rows of width 7, expected 8"):
+        LiberoDataset(cfg(), {"lr": {"path": str(root), "format": "lerobot"}})
+
+
+def test_nan_state(lerobot_root, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = copy_set(lerobot_root, tmp_path, "v21_video")
+    path = root / "data/chunk-000/episode_000001.parquet"
+    t = pq.read_table(path)
+    rows = t.column("state").to_pylist()
+    rows[4][2] = float("nan")
+    t = t.set_column(t.schema.get_field_index("state"), "state", pa.array(rows, t.column("state").type))
+    pq.write_table(t, path)
+    with pytest.raises(LiberoDataError, match=r"episode_000001.parquet.*'state' has NaN/inf values \(first at row 4\)"):
+        LiberoDataset(cfg(), {"lr": {"path": str(root), "format": "lerobot"}})
+
+
+def test_missing_video_is_named(lerobot_root, tmp_path):
+    root = copy_set(lerobot_root, tmp_path)
+    ds = LiberoDataset(cfg(), {"lr": {"path": str(root), "format": "lerobot"}})
+    (root / "videos/observation.images.image2/chunk-000/file-000.mp4").unlink()
+    with pytest.raises(LiberoDataError, match="observation.images.image2/chunk-000/file-000.mp4.*missing video"):
+        ds[0]
+
+
+def test_unknown_feature_names_say_how_to_map(lerobot_root, tmp_path):
+    root = copy_set(lerobot_root, tmp_path, "v21_video")
+    with pytest.raises(LiberoDataError, match=r"'keys.state' = 'robot_state' is not a feature"):
+        LiberoDataset(cfg(), {"lr": {"path": str(root), "format": "lerobot", "keys": {"state": "robot_state"}}})
+    info = json.loads((root / "meta/info.json").read_text())
+    info["features"]["proprio"] = info["features"].pop("state")
+    (root / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises(LiberoDataError, match=r"no state feature .*\"keys\""):
+        LiberoDataset(cfg(), {"lr": {"path": str(root), "format": "lerobot"}})
+
+
+def test_suite_entry_errors(lerobot_root):
+    path = str(lerobot_root / "v30_video")
+    with pytest.raises(LiberoDataError, match="format 'zarr'"):
+        load_suite_specs({"x": {"path": path, "format": "zarr"}})
+    with pytest.raises(LiberoDataError, match="layout 'raw'.*no_noops"):
+        load_suite_specs({"x": {"path": path, "format": "lerobot", "layout": "raw"}})
+    with pytest.raises(LiberoDataError, match="unknown keys"):
+        load_suite_specs({"x": {"path": path, "format": "lerobot", "camera": "image"}})
+    with pytest.raises(LiberoDataError, match="use_joint_state"):
+        LiberoDataset(cfg(use_joint_state=True), {"x": {"path": path, "format": "lerobot"}})
+    with pytest.raises(ValueError, match="image_view 'mirror'"):
+        LiberoDataset(cfg(view="mirror"), {"x": {"path": path, "format": "lerobot"}})
+
+
+def test_hub_id_offline_is_one_clear_line(tmp_path, monkeypatch):
+    """A hub id that is not a local folder: snapshot_download; without network, one line naming the repo."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(LiberoDataError) as e:
+        LiberoDataset(cfg(), {"lr": {"path": "someone/libero_lerobot", "format": "lerobot"}}, root=tmp_path)
+    msg = str(e.value)
+    assert "\n" not in msg and "someone/libero_lerobot" in msg and "HF_ENDPOINT" in msg
+    assert "download_libero.py --format lerobot" in msg
+
+
+def test_hub_id_resolves_through_snapshot_download(lerobot_root, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    import download_libero as dl
+
+    calls = []
+
+    def fake_snapshot(repo_id, repo_type=None, revision=None, local_dir=None, **kw):
+        calls.append((repo_id, repo_type, revision))
+        return str(lerobot_root / "v30_video")
+
+    monkeypatch.setattr(dl, "probe_endpoint", lambda *a, **k: None)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    ds = LiberoDataset(cfg(), {"lr": {"path": "someone/libero_lerobot", "format": "lerobot", "revision": "v1"}},
+                       root=tmp_path)
+    assert len(ds) == 26 and calls == [("someone/libero_lerobot", "dataset", "v1")]
+    assert ds.locate(0)[0] == lerobot_root / "v30_video"
