@@ -122,16 +122,18 @@ def fetch_hub_dataset(repo_id: str, revision: str | None = None, local_dir: str 
     import download_libero as dl
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
-    hint = f"a local folder (download_libero.py --format lerobot --repo_id {repo_id}, or a copy by hand)"
+    where = (f"a folder and make it the suite's 'path' (or run `python download_libero.py --format lerobot "
+             f"--repo_id {repo_id}` where the hub is reachable)")
+    hint = dl.lerobot_hint(repo_id)
     try:
         if not offline:
-            dl.probe_endpoint(repo_id, hint)
+            dl.probe_endpoint(repo_id, where, **hint)
         out = snapshot_download(repo_id, repo_type="dataset", revision=revision,
                                 local_dir=str(local_dir) if local_dir else None)
     except dl.HubUnavailable as exc:
         raise LiberoDataError(repo_id, str(exc)) from None
     except Exception as exc:  # network / auth / missing repo / not in the offline cache
-        raise LiberoDataError(repo_id, str(dl._hub_error(repo_id, exc, hint))) from None
+        raise LiberoDataError(repo_id, str(dl._hub_error(repo_id, exc, where, **hint))) from None
     return Path(out)
 
 
@@ -543,3 +545,21 @@ def index_dataset(reader: LeRobotLibero, filter_noops: bool = False) -> list[dic
     return [{"name": task, "layout": LAYOUT, "instruction": task, "osc_pos": list(scale.pos),
              "osc_rot": list(scale.rot), "image_hw": list(reader.image_hw), "demos": demos}
             for task, demos in groups.items()]
+
+
+def verify(root: str | Path, keys: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Check a downloaded LeRobot LIBERO folder end to end: metadata, every data file's state/action
+    columns (widths, NaN, lengths), every referenced video file present, and the first and last frame
+    of the first and last episode decodable. Returns a summary; raises ``LiberoDataError``."""
+    reader = LeRobotLibero(root, keys)
+    files = index_dataset(reader)
+    for ep in reader.episodes:
+        for rel, _ in ep.videos.values():
+            if not (reader.root / rel).is_file():
+                raise LiberoDataError(reader.root, "missing video file (incomplete download?)", key=rel)
+    for ep in {reader.episodes[0].index: reader.episodes[0], reader.episodes[-1].index: reader.episodes[-1]}.values():
+        for role in CAMERA_ROLES:
+            reader.frames(ep.key, role, [0, ep.length - 1])
+    return {"version": reader.version, "episodes": len(reader.episodes),
+            "frames": sum(e.length for e in reader.episodes), "tasks": len(files),
+            "cameras": ",".join(sorted(set(reader.camera_dtype.values()))), "image_hw": reader.image_hw}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -277,3 +278,80 @@ def test_hub_id_resolves_through_snapshot_download(lerobot_root, tmp_path, monke
                        root=tmp_path)
     assert len(ds) == 26 and calls == [("someone/libero_lerobot", "dataset", "v1")]
     assert ds.locate(0)[0] == lerobot_root / "v30_video"
+
+
+# ------------------------------------------------------------------- download_libero.py --format lerobot
+def test_download_no_network_is_one_clear_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import download_libero as dl
+
+    env = dict(os.environ, HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_OFFLINE="0")
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, "download_libero.py", "--format", "lerobot", "--out", str(tmp_path)],
+                          cwd=dl.REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == dl.EXIT_NETWORK
+    err = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1, proc.stderr
+    assert "physical-intelligence/libero" in err[0] and "HF_ENDPOINT" in err[0] and "by hand" in err[0]
+    assert "Traceback" not in proc.stderr and not any(tmp_path.iterdir())
+
+
+@pytest.fixture
+def fake_lerobot_hub(monkeypatch, lerobot_root):
+    """snapshot_download writes the chosen fixture set (or a damaged copy) into local_dir."""
+    import huggingface_hub
+
+    import download_libero as dl
+
+    state = {"set": "v21_video", "damage": None, "calls": []}
+
+    def fake_snapshot(repo_id, repo_type=None, revision=None, local_dir=None, **kw):
+        state["calls"].append((repo_id, repo_type, revision))
+        shutil.copytree(lerobot_root / state["set"], local_dir, dirs_exist_ok=True)
+        if state["damage"]:
+            (Path(local_dir) / state["damage"]).unlink()
+        return local_dir
+
+    monkeypatch.setattr(dl, "probe_endpoint", lambda *a, **k: None)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    return state
+
+
+def test_download_stages_verifies_and_renames(tmp_path, fake_lerobot_hub, capsys):
+    import download_libero as dl
+
+    argv = ["--format", "lerobot", "--repo_id", "someone/libero_lr", "--out", str(tmp_path)]
+    assert dl.main(argv) == 0
+    dest = tmp_path / "lerobot" / "someone" / "libero_lr"
+    assert (dest / "meta" / "info.json").is_file() and fake_lerobot_hub["calls"] == [("someone/libero_lr", "dataset", None)]
+    assert not (tmp_path / ".staging" / "someone__libero_lr").exists()  # moved, not copied
+    assert dl.main(argv) == 0 and len(fake_lerobot_hub["calls"]) == 1  # in place: not fetched again
+    assert dl.main(argv + ["--verify"]) == 0 and "someone/libero_lr: ok" in capsys.readouterr().out
+    ds = LiberoDataset(cfg(), {"lr": {"path": str(dest), "format": "lerobot"}})
+    assert len(ds) == 26
+
+
+@pytest.mark.parametrize("damage", ["meta/info.json", "videos/chunk-000/wrist_image/episode_000001.mp4",
+                                    "data/chunk-000/episode_000000.parquet"])
+def test_bad_download_never_lands_in_place(tmp_path, fake_lerobot_hub, damage, capsys):
+    import download_libero as dl
+
+    fake_lerobot_hub["damage"] = damage
+    rc = dl.main(["--format", "lerobot", "--repo_id", "someone/libero_lr", "--out", str(tmp_path)])
+    assert rc == dl.EXIT_VERIFY
+    err = capsys.readouterr().err
+    assert "failed verification" in err and (damage in err or "meta/info.json" in err), err
+    assert not (tmp_path / "lerobot").exists()
+
+
+def test_download_lerobot_usage_and_verify_missing(tmp_path, capsys):
+    import download_libero as dl
+
+    assert dl.main(["--format", "lerobot", "--suites", "libero_goal", "--out", str(tmp_path)]) == dl.EXIT_USAGE
+    assert "--repo_id" in capsys.readouterr().err
+    assert dl.main(["--format", "lerobot", "--verify", "--out", str(tmp_path)]) == dl.EXIT_VERIFY
+    assert "dataset folder not found" in capsys.readouterr().out
