@@ -4,6 +4,8 @@
     python download_libero.py --suites libero_10 libero_goal
     python download_libero.py --source no_noops --repo_id <hub dataset with <suite>_no_noops/*.hdf5>
     python download_libero.py --verify --suites libero_goal     # check what is on disk, no network
+    python download_libero.py --format lerobot                  # physical-intelligence/libero (LeRobot format)
+    python download_libero.py --format lerobot --repo_id HuggingFaceVLA/libero
 
 How a file gets into place (a crash or Ctrl-C at any moment never leaves a partial file under
 data/datasets/<suite>/ that looks complete):
@@ -14,6 +16,12 @@ data/datasets/<suite>/ that looks complete):
 4. it is verified there: size equal to the hub's, sha256 with --checksum, and it opens as a LIBERO
    HDF5 file with demos;
 5. only then it is renamed into data/datasets/<dest>/ (same filesystem: an atomic rename).
+
+With ``--format lerobot`` a whole LeRobot dataset repo (all its suites; data/, meta/, videos/) is
+fetched with `huggingface_hub.snapshot_download` into data/datasets/.staging/ (resumable), verified
+there (``data.lerobot_dataset.verify``: metadata, every state/action column, video files, a decoded
+frame per camera) and renamed into data/datasets/lerobot/<owner>/<name>/; register it in
+configs/finetune_datasets.json with ``"format": "lerobot"``.
 
 Without network access the script prints one line naming the repository and what to do (copy the
 files by hand, or set HF_ENDPOINT to a mirror) and exits with status 3.
@@ -43,6 +51,10 @@ SOURCES = {
     "raw": {"repo_id": "yifengzhu-hf/LIBERO-datasets", "pattern": "{suite}/*.hdf5", "dest": "{suite}"},
     "no_noops": {"repo_id": None, "pattern": "{suite}_no_noops/*.hdf5", "dest": "{suite}_no_noops"},
 }
+# LeRobot-format LIBERO (FACTS §4.5): openpi's conversion of the four no-noops suites (v2.0, PNG);
+# the LeRobot team's HuggingFaceVLA/libero and lerobot/libero (v3.0) also read.
+LEROBOT_DEFAULT_REPO = "physical-intelligence/libero"
+LEROBOT_DEST = "lerobot"  # data/datasets/lerobot/<owner>/<name>
 EXIT_NETWORK, EXIT_VERIFY, EXIT_USAGE = 3, 1, 2
 
 log = logging.getLogger("download_libero")
@@ -59,7 +71,8 @@ class RemoteFile:
     sha256: str | None
 
 
-def _hub_error(repo_id: str, exc: BaseException, dest_hint: str) -> HubUnavailable:
+def _hub_error(repo_id: str, exc: BaseException, dest_hint: str, files: str = "the suite's *.hdf5 files",
+               check: str = "python download_libero.py --verify") -> HubUnavailable:
     """One actionable line for any failure to talk to the hub."""
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
     name = type(exc).__name__
@@ -71,12 +84,12 @@ def _hub_error(repo_id: str, exc: BaseException, dest_hint: str) -> HubUnavailab
         what = f"cannot reach the Hugging Face hub at {endpoint} for dataset repo {repo_id!r}"
     detail = str(exc).splitlines()[0][:160] if str(exc) else name
     return HubUnavailable(
-        f"{what} ({name}: {detail}). Copy the suite's *.hdf5 files by hand into {dest_hint}, or set "
-        f"HF_ENDPOINT to a reachable mirror, then rerun; check them with `python download_libero.py --verify`."
+        f"{what} ({name}: {detail}). Copy {files} by hand into {dest_hint}, or set "
+        f"HF_ENDPOINT to a reachable mirror, then rerun; check them with `{check}`."
     )
 
 
-def probe_endpoint(repo_id: str, dest_hint: str, timeout: float = 5.0) -> None:
+def probe_endpoint(repo_id: str, dest_hint: str, timeout: float = 5.0, **hint) -> None:
     """Fail fast (one TCP connect) when the hub host is unreachable, instead of the hub client's
     ~25 s of retries. Skipped behind a proxy, where a direct connect proves nothing."""
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
@@ -88,7 +101,7 @@ def probe_endpoint(repo_id: str, dest_hint: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((url.hostname, port), timeout=timeout).close()
     except OSError as exc:
-        raise _hub_error(repo_id, exc, dest_hint) from exc
+        raise _hub_error(repo_id, exc, dest_hint, **hint) from exc
 
 
 def list_remote(repo_id: str, suite: str, pattern: str, revision: str | None, dest_hint: str) -> list[RemoteFile]:
@@ -172,10 +185,65 @@ def download_suite(suite: str, source: str, repo_id: str, pattern: str, dest_roo
     return [dest / Path(r.path).name for r in remote]
 
 
+def lerobot_dest(dest_root: Path, repo_id: str) -> Path:
+    return dest_root / LEROBOT_DEST / repo_id
+
+
+def lerobot_hint(repo_id: str) -> dict[str, str]:
+    """What the one-line hub error tells a LeRobot user to copy and how to check it."""
+    return {"files": "the LeRobot dataset (meta/, data/, videos/)",
+            "check": f"python download_libero.py --format lerobot --repo_id {repo_id} --verify"}
+
+
+def verify_lerobot(folder: Path) -> str | None:
+    """None when `folder` is a complete, readable LeRobot LIBERO dataset, else the reason."""
+    from data import lerobot_dataset as lr
+    from data.libero_hdf5 import LiberoDataError
+
+    try:
+        info = lr.verify(folder)
+    except LiberoDataError as exc:
+        return str(exc)
+    log.info("%s: LeRobot %s, %d episodes, %d frames, %d tasks, %s cameras %s", folder, info["version"],
+             info["episodes"], info["frames"], info["tasks"], info["cameras"], info["image_hw"])
+    return None
+
+
+def download_lerobot(repo_id: str, dest_root: Path, revision: str | None = None) -> Path:
+    """Fetch a LeRobot-format dataset repo; returns its folder once verified and in place.
+    Raises HubUnavailable without network, RuntimeError when the download does not verify."""
+    from huggingface_hub import snapshot_download
+
+    dest = lerobot_dest(dest_root, repo_id)
+    hint = lerobot_hint(repo_id)
+    if dest.exists():
+        problem = verify_lerobot(dest)
+        if problem is None:
+            log.info("%s: already in place at %s", repo_id, dest)
+            return dest
+        raise RuntimeError(f"{dest} exists but is not a complete LeRobot dataset ({problem}); remove it and rerun")
+    staging = dest_root / ".staging" / repo_id.replace("/", "__")
+    probe_endpoint(repo_id, str(dest), **hint)
+    try:
+        snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=str(staging))
+    except Exception as exc:  # network / auth / missing repo: one actionable line
+        raise _hub_error(repo_id, exc, str(dest), **hint) from exc
+    problem = verify_lerobot(staging)
+    if problem:
+        raise RuntimeError(f"{repo_id}: downloaded dataset failed verification ({problem}); it stays in {staging} "
+                           "(rerun to resume, or delete it to start over)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, dest)
+    return dest
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--suites", nargs="+", default=list(SUITES), choices=SUITES, help="suites (default: all five)")
+    ap.add_argument("--suites", nargs="+", default=None, choices=SUITES, help="suites (default: all five; HDF5 only)")
+    ap.add_argument("--format", choices=("hdf5", "lerobot"), default="hdf5",
+                    help="hdf5: one LIBERO file per task (default); lerobot: a LeRobot dataset repo, all suites "
+                    "in one (default repo %s)" % LEROBOT_DEFAULT_REPO)
     ap.add_argument("--source", choices=tuple(SOURCES), default="raw",
                     help="raw: official LIBERO files (128x128, obs after action); no_noops: OpenVLA regeneration")
     ap.add_argument("--repo_id", default=None, help="hub dataset repo (default for raw: %s)" % SOURCES["raw"]["repo_id"])
@@ -194,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # our own one-line error says it all
     args = build_parser().parse_args(argv)
     out = Path(args.out)
+    if args.format == "lerobot":
+        return main_lerobot(args, out)
+    args.suites = args.suites or list(SUITES)
     src = SOURCES[args.source]
     if args.verify:
         from scripts.verify_dataset import verify_folders
@@ -220,6 +291,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: completed files are in place; rerun to resume the rest", file=sys.stderr)
         return 130
+    return 0
+
+
+def main_lerobot(args, out: Path) -> int:
+    if args.suites or args.source != "raw" or args.pattern or args.checksum:
+        print("error: --suites / --source / --pattern / --checksum do not apply to --format lerobot (a LeRobot repo "
+              "is one dataset holding its suites; choose it with --repo_id)", file=sys.stderr)
+        return EXIT_USAGE
+    repo_id = args.repo_id or LEROBOT_DEFAULT_REPO
+    if args.verify:
+        dest = lerobot_dest(out, repo_id)
+        problem = verify_lerobot(dest)
+        if problem:
+            print(f"ERROR {problem}")
+            return EXIT_VERIFY
+        print(f"{repo_id}: ok ({dest})")
+        return 0
+    try:
+        dest = download_lerobot(repo_id, out, args.revision)
+    except HubUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NETWORK
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_VERIFY
+    except KeyboardInterrupt:
+        print("interrupted: rerun to resume (the partial download stays in the staging folder)", file=sys.stderr)
+        return 130
+    log.info("%s: in place at %s; add it to configs/finetune_datasets.json with \"format\": \"lerobot\"", repo_id, dest)
     return 0
 
 

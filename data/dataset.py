@@ -36,17 +36,20 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from data import libero_hdf5 as lh
+from data import lerobot_dataset as lr
 from data.lang_embeddings import LangEmbeddingStore
 from data.libero_hdf5 import LiberoDataError
 from data.libero_mapping import (
     ENCODINGS,
+    IMAGE_VIEWS,
     OscScale,
     Pose,
     action_mask,
     encode_actions,
     encode_state,
-    flip_to_camera_view,
     hold_action,
+    lerobot_image_to_view,
+    libero_image_to_view,
     noop_mask,
 )
 
@@ -56,6 +59,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_JSON = REPO_ROOT / "configs" / "finetune_datasets.json"
 INDEX_VERSION = 1
 CAMERA_SLOTS = ("cam_high", "right_wrist", "left_wrist")  # per history frame, RDT's order
+FORMATS = ("hdf5", lr.FORMAT)
 
 
 # ------------------------------------------------------------------------------------- configs
@@ -77,6 +81,9 @@ class DataConfig:
             ``problem_info.language_instruction``) | ``benchmark`` | ``filename``
             (``libero_hdf5.read_instruction``).
         val_fraction: share of each file's demos held out by ``split="val"`` (at least one).
+        image_view: ``camera`` (the true camera view) or ``rotated_180`` (OpenVLA / openpi /
+            LeRobot's frames: upright but mirrored); ``data.libero_mapping.IMAGE_VIEWS``. Applied to
+            every source (HDF5, LeRobot) and, from the checkpoint's config, in evaluation.
         datasets_config: the suites table used when ``LiberoDataset`` gets no ``datasets``.
     """
 
@@ -91,6 +98,7 @@ class DataConfig:
     instruction_source: str = "problem_info"
     val_fraction: float = 0.04
     datasets_config: str = "configs/finetune_datasets.json"
+    image_view: str = "camera"
 
     def __post_init__(self) -> None:
         if self.img_history_size < 1 or self.action_chunk_size < 1:
@@ -108,6 +116,8 @@ class DataConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.instruction_source not in lh.INSTRUCTION_SOURCES:
             raise ValueError(f"instruction_source {self.instruction_source!r}: expected one of {lh.INSTRUCTION_SOURCES}")
+        if self.image_view not in IMAGE_VIEWS:
+            raise ValueError(f"image_view {self.image_view!r}: expected one of {IMAGE_VIEWS}")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | "DataConfig" | None) -> "DataConfig":
@@ -125,7 +135,7 @@ class DataConfig:
                 kw[name] = int(common[name])
         for name, typ in (("action_encoding", str), ("use_joint_state", bool), ("control_freq", float),
                           ("filter_noops", bool), ("instruction_source", str), ("val_fraction", float),
-                          ("datasets_config", str)):
+                          ("datasets_config", str), ("image_view", str)):
             if name in ds and ds[name] is not None:
                 kw[name] = typ(ds[name])
         return cls(**kw)
@@ -133,13 +143,18 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SuiteSpec:
-    """One entry of ``finetune_datasets.json``: ``{"<name>": {"path", "sample_weight", "layout", ...}}``."""
+    """One entry of ``finetune_datasets.json``: ``{"<name>": {"path", "sample_weight", "layout", ...}}``.
+
+    ``"format": "lerobot"`` reads a LeRobot dataset folder or hub id (``data/lerobot_dataset.py``;
+    its extra keys end up in ``options``); the default format is ``hdf5``."""
 
     name: str
     path: Path
     sample_weight: float = 1.0
     layout: str = "auto"
     instruction_source: str | None = None  # overrides DataConfig.instruction_source
+    format: str = "hdf5"
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 def load_suite_specs(datasets: str | Path | Mapping[str, Any] = DEFAULT_DATASETS_JSON,
@@ -165,6 +180,10 @@ def load_suite_specs(datasets: str | Path | Mapping[str, Any] = DEFAULT_DATASETS
         if not isinstance(entry, Mapping) or "path" not in entry:
             raise LiberoDataError(src, "each suite needs at least {'path': ...}", key=name)
         path = Path(entry["path"]).expanduser()
+        fmt = entry.get("format", "hdf5")
+        if fmt not in FORMATS:
+            raise LiberoDataError(src, f"format {fmt!r}: expected one of {FORMATS}", key=name)
+        options = lr.parse_entry(entry, src, name) if fmt == lr.FORMAT else {}
         layout = entry.get("layout", "auto")
         if layout not in lh.LAYOUT_CHOICES:
             raise LiberoDataError(src, f"layout {layout!r}: expected one of {lh.LAYOUT_CHOICES}", key=name)
@@ -176,7 +195,8 @@ def load_suite_specs(datasets: str | Path | Mapping[str, Any] = DEFAULT_DATASETS
         if source is not None and source not in lh.INSTRUCTION_SOURCES:
             raise LiberoDataError(src, f"instruction_source {source!r}: expected one of {lh.INSTRUCTION_SOURCES}",
                                   key=name)
-        specs.append(SuiteSpec(name, path if path.is_absolute() else Path(root) / path, weight, layout, source))
+        specs.append(SuiteSpec(name, path if path.is_absolute() else Path(root) / path, weight, layout,
+                               None if fmt == lr.FORMAT else source, fmt, options))
     if not specs:
         raise LiberoDataError(src, "no suites selected")
     return specs
@@ -191,6 +211,7 @@ class _FileInfo:
     instruction: str
     scale: OscScale
     image_hw: tuple[int, int]
+    format: str = "hdf5"  # lerobot: path is the dataset folder, demo keys are its episodes
 
 
 @dataclass
@@ -299,7 +320,16 @@ def _writable(folder: Path) -> bool:
 
 
 def _load_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None) -> tuple[dict, str]:
-    """Like ``build_suite_index`` but also consults the home-cache fallback for read-only folders."""
+    """Like ``build_suite_index`` but also consults the home-cache fallback for read-only folders.
+    LeRobot suites are indexed from their metadata and low-dim columns (``index["root"]``: the
+    local folder, a hub id resolved), not cached."""
+    if spec.format == lr.FORMAT:
+        if cfg.use_joint_state:
+            raise LiberoDataError(spec.path, "use_joint_state needs joint positions; LeRobot LIBERO datasets "
+                                  "have none (state = eef pos + axis-angle + gripper)")
+        root = lr.resolve_root(spec.path, spec.options.get("source", str(spec.path)), spec.options.get("revision"))
+        reader = lr.LeRobotLibero(root, spec.options.get("keys"))
+        return {"root": str(root), "files": lr.index_dataset(reader, cfg.filter_noops)}, "built"
     if cache_dir is None and spec.path.is_dir() and not _writable(spec.path):
         cache_dir = Path.home() / ".cache" / "rdt_libero" / "index"
     return build_suite_index(spec, cfg, cache_dir)
@@ -346,9 +376,10 @@ class LiberoDataset(Dataset):
             index, source = _load_index(spec, self.cfg, cache_dir)
             self.index_sources[spec.name] = source
             for fi in index["files"]:
-                self._files.append(_FileInfo(spec.path / fi["name"], s_idx, fi["layout"], fi["instruction"],
+                path = Path(index["root"]) if spec.format == lr.FORMAT else spec.path / fi["name"]
+                self._files.append(_FileInfo(path, s_idx, fi["layout"], fi["instruction"],
                                              OscScale(tuple(fi["osc_pos"]), tuple(fi["osc_rot"])),
-                                             tuple(fi["image_hw"])))
+                                             tuple(fi["image_hw"]), spec.format))
                 demos = fi["demos"]
                 n_val = max(1, round(val_fraction * len(demos))) if len(demos) >= 2 else 0
                 for j, d in enumerate(demos):
@@ -395,9 +426,12 @@ class LiberoDataset(Dataset):
         pid = os.getpid()
         if self._pid != pid:
             self._handles, self._lowdim, self._pid = {}, {}, pid
-        h = self._handles.get(file_idx)
+        fi = self._files[file_idx]
+        key = file_idx if fi.format != lr.FORMAT else str(fi.path)  # one reader per LeRobot folder
+        h = self._handles.get(key)
         if h is None:
-            h = self._handles[file_idx] = lh.open_file(self._files[file_idx].path)
+            h = self._handles[key] = (lh.open_file(fi.path) if fi.format != lr.FORMAT else
+                                      lr.LeRobotLibero(fi.path, self.specs[fi.suite].options.get("keys")))
         return h
 
     def close(self) -> None:
@@ -410,7 +444,8 @@ class LiberoDataset(Dataset):
         f = self._handle(d.file)  # also resets caches after a fork
         low = self._lowdim.get(demo_idx)
         if low is None:
-            low = lh.read_demo_lowdim(f, self._files[d.file].path, d.key, self.cfg.use_joint_state)
+            low = (f.lowdim(d.key) if isinstance(f, lr.LeRobotLibero) else
+                   lh.read_demo_lowdim(f, self._files[d.file].path, d.key, self.cfg.use_joint_state))
             if len(low) != d.length:
                 raise LiberoDataError(self._files[d.file].path, "file changed since indexing; delete the "
                                       "index cache", key=f"data/{d.key}")
@@ -502,7 +537,11 @@ class LiberoDataset(Dataset):
         images = np.zeros((cfg.img_history_size, len(CAMERA_SLOTS), h, w, 3), np.uint8)
         mask = np.zeros((cfg.img_history_size, len(CAMERA_SLOTS)), bool)
         for slot, key in enumerate(lh.IMAGE_KEYS):  # cam_high, right_wrist; left_wrist stays empty
-            images[:, slot] = flip_to_camera_view(lh.read_images(f, fi.path, d.key, key, hist))
+            if fi.format == lr.FORMAT:
+                frames = f.frames(d.key, lr.CAMERA_ROLES[slot], hist)
+                images[:, slot] = lerobot_image_to_view(frames, cfg.image_view)
+            else:
+                images[:, slot] = libero_image_to_view(lh.read_images(f, fi.path, d.key, key, hist), cfg.image_view)
             mask[:, slot] = valid
 
         joints = low.joints[o] if low.joints is not None else None

@@ -97,6 +97,40 @@ def flip_to_camera_view(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[..., ::-1, :, :])
 
 
+# The image orientation the model is trained and evaluated on (``dataset.image_view``):
+#   camera       the true camera view (default): LIBERO frames rows-flipped, LeRobot frames un-mirrored;
+#   rotated_180  OpenVLA / openpi / LeRobot's convention, LIBERO frames rotated 180° (upright but
+#                mirrored left-right): LeRobot frames as they are, live and HDF5 frames rotated to match.
+IMAGE_VIEWS = ("camera", "rotated_180")
+
+
+def _check_view(view: str, img: np.ndarray, name: str) -> None:
+    if view not in IMAGE_VIEWS:
+        raise ValueError(f"unknown image_view {view!r}; expected one of {IMAGE_VIEWS}")
+    if img.ndim < 3:
+        raise ValueError(f"{name}: expected (..., H, W, C), got shape {img.shape}")
+
+
+def libero_image_to_view(img: np.ndarray, view: str = "camera") -> np.ndarray:
+    """A frame as LIBERO renders and stores it (OpenGL: upside down; HDF5 files, live observations)
+    -> ``view``. ``camera``: rows reversed (= ``flip_to_camera_view``); ``rotated_180``: rows and
+    columns reversed. (..., H, W, C) in, contiguous copy out."""
+    _check_view(view, img, "libero_image_to_view")
+    if view == "camera":
+        return flip_to_camera_view(img)
+    return np.ascontiguousarray(img[..., ::-1, ::-1, :])
+
+
+def lerobot_image_to_view(img: np.ndarray, view: str = "camera") -> np.ndarray:
+    """A frame of a LeRobot LIBERO dataset (LIBERO's stored frame rotated 180°) -> ``view``.
+    ``camera``: columns reversed (un-mirrored: equals ``libero_image_to_view(stored, "camera")``);
+    ``rotated_180``: unchanged. (..., H, W, C) in, contiguous copy out."""
+    _check_view(view, img, "lerobot_image_to_view")
+    if view == "camera":
+        return np.ascontiguousarray(img[..., :, ::-1, :])
+    return np.ascontiguousarray(img)
+
+
 # ---------------------------------------------------------------------------------------- masks
 def state_mask(use_joint_state: bool = False) -> np.ndarray:
     """(128,) float32 0/1: slots filled by ``encode_state``."""

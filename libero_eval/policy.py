@@ -39,10 +39,11 @@ import torch
 from configs.errors import UserError
 from data.libero_mapping import (
     ENCODINGS,
+    IMAGE_VIEWS,
     OscScale,
     action_mask,
     decode_actions,
-    flip_to_camera_view,
+    libero_image_to_view,
     pose_from_env_obs,
     state_from_env_obs,
 )
@@ -190,6 +191,9 @@ class RDTPolicy:
         self.use_joint_state = bool(ds.get("use_joint_state", False))
         self.control_freq = float(ds.get("control_freq", 20))
         self.instruction_source: str = ds.get("instruction_source", "problem_info")
+        self.image_view: str = ds.get("image_view", "camera")  # as in training (data.libero_mapping)
+        if self.image_view not in IMAGE_VIEWS:
+            raise PolicyError(f"checkpoint config dataset.image_view={self.image_view!r}; expected one of {IMAGE_VIEWS}")
         self.history = int(common["img_history_size"])
         self.chunk_size = int(common["action_chunk_size"])
         if int(common["num_cameras"]) != NUM_SLOTS_PER_FRAME:
@@ -281,8 +285,9 @@ class RDTPolicy:
             self._generators[slot] = g
 
     def observe(self, slot: int, obs: Mapping[str, np.ndarray]) -> None:
-        """Push one observation's camera images (flipped to the true view) into `slot`'s history."""
-        frame = tuple(flip_to_camera_view(np.asarray(obs[k], np.uint8)) for k in CAMERA_OBS_KEYS)
+        """Push one observation's camera images (in the training data's ``image_view``: by default
+        flipped to the true camera view) into `slot`'s history."""
+        frame = tuple(libero_image_to_view(np.asarray(obs[k], np.uint8), self.image_view) for k in CAMERA_OBS_KEYS)
         self._frames.setdefault(slot, deque(maxlen=self.history)).append(frame)
 
     # -------------------------------------------------------------- language

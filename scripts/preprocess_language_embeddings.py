@@ -16,6 +16,7 @@ import torch
 from configs.errors import exit_cli
 from configs.loader import load_config
 from data import libero_hdf5 as lh
+from data import lerobot_dataset as lr
 from data.dataset import load_suite_specs
 from data.lang_embeddings import normalize_instruction, write_lang_embedding_store
 
@@ -26,6 +27,10 @@ def collect_instructions(datasets_config: str, source: str, suites=None) -> list
     """Distinct instructions of every file of the chosen suites (the text training will look up)."""
     found = set()
     for spec in load_suite_specs(datasets_config, suites):
+        if spec.format == lr.FORMAT:  # the dataset's own task texts
+            root = lr.resolve_root(spec.path, spec.options["source"], spec.options.get("revision"))
+            found.update(normalize_instruction(e.task) for e in lr.LeRobotLibero(root, spec.options.get("keys")).episodes)
+            continue
         for path in lh.list_suite_files(spec.path):
             with lh.open_file(path) as f:
                 found.add(normalize_instruction(lh.read_instruction(f, path, spec.instruction_source or source)))
