@@ -13,15 +13,23 @@ it, i.e. at ``states[t+1]``):
 - **one step**: for every t, set ``states[t]`` (controller refreshed, the gripper's hidden command
   state synced), execute ``actions[t]`` and compare with ``states[t+1]``; averaged over t. Much
   less sensitive to chaos: it measures how differently one control step integrates.
-- **pixels**: set ``states[t+1]`` and re-render both cameras at the file's resolution; compare with
-  ``obs/agentview_rgb[t]`` / ``obs/eye_in_hand_rgb[t]`` (mean and max |difference| in grey levels
-  over all channels, % of pixels whose largest channel difference exceeds 8 levels). Both sides are
-  in robosuite's image convention (the file's ``macros_image_convention``, "opengl" = upside down),
+- **pixels**: both cameras at the file's resolution against ``obs/agentview_rgb[t]`` /
+  ``obs/eye_in_hand_rgb[t]`` (mean and max |difference| in grey levels over all channels, % of
+  pixels whose largest channel difference exceeds 8 levels), rendered two ways: *stepped* = the
+  image observed after the one step from ``states[t]`` (how LIBERO rendered it: right after
+  ``mj_step``, i.e. with the kinematics of the last 2 ms substep; the headline number) and
+  *static* = rendered at ``states[t+1]`` after ``forward`` (renderer only; a floor of ~0.5 levels
+  even on the generating stack, the robot being one substep further). Both sides are in
+  robosuite's image convention (the file's ``macros_image_convention``, "opengl" = upside down),
   so nothing is flipped unless the conventions differ. For the first demo the pairing is also
   measured against ``states[t]`` and ``states[t+2]`` (it must be smallest at t+1).
 
-The recorded images come from LIBERO's own playback of the actions (create_dataset.py), not from
-``states`` itself, so even the generating stack shows a small floor in both numbers.
+The scene is built from the task's bddl by the installed LIBERO, then the fixtures that LIBERO
+placed at random (cabinet, stove, rack: fixed bodies, not in ``states``) are moved to the poses in
+the demo's recorded ``model_file``. See docs/SIM_STACK.md for the measurements.
+
+Open-loop replay is chaotic through contacts: even the generating stack drifts on some demos, so
+rank stacks by the one-step error and the stepped pixels.
 
 Usage::
 
