@@ -63,6 +63,7 @@ from libero_eval.metrics import (
     write_csv_atomic,
     write_summary,
 )
+from libero_eval.versions import format_versions
 
 log = logging.getLogger("eval_rdt_libero")
 
@@ -582,6 +583,8 @@ def evaluate(args) -> int:
         log.info("policy: %s (encoding %s, instruction source %s) on %s; %d trial(s), %d env(s), exec_horizon %d",
                  checkpoint_id, policy.action_encoding, source, device, len(jobs), args.num_envs, args.exec_horizon)
 
+        stack = format_versions()  # mujoco / robosuite / LIBERO / numpy / torch versions, in every row
+
         def on_result(job: Job, act: Optional[Active], video: str, error: str) -> None:
             append_row(trials_csv, {
                 "suite": job.suite, "task_id": job.task_id, "task_name": job.task_name, "trial": job.trial,
@@ -590,7 +593,8 @@ def evaluate(args) -> int:
                 "steps": act.steps if act else 0,
                 "wall_time_s": f"{time.perf_counter() - act.t0:.2f}" if act else "",
                 "mean_infer_ms": f"{np.mean(act.infer_ms):.2f}" if act and act.infer_ms else "",
-                **{**settings, "seed": job.seed}, "instruction": job.instruction, "video": video, "error": error,
+                **{**settings, "seed": job.seed}, "instruction": job.instruction, "sim_stack": stack,
+                "video": video, "error": error,
             })
 
         try:

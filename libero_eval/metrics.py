@@ -23,7 +23,8 @@ RUN_SETTINGS = ("checkpoint", "exec_horizon", "max_steps", "num_steps_wait", "re
                 "num_inference_steps", "instruction_source", "seed")
 TRIAL_FIELDS = ("suite", "task_id", "task_name", "trial", "init_state_idx", "seed", "success", "steps",
                 "wall_time_s", "mean_infer_ms", "exec_horizon", "max_steps", "num_steps_wait", "resolution",
-                "dtype", "num_inference_steps", "instruction_source", "instruction", "checkpoint", "video", "error")
+                "dtype", "num_inference_steps", "instruction_source", "instruction", "checkpoint", "sim_stack",
+                "video", "error")
 SUMMARY_FIELDS = ("suite", "task_id", "task_name", "n", "successes", "success_rate", "errors",
                   "mean_steps", "mean_infer_ms")
 REPLAY_FIELDS = ("file", "demo", "steps", "max_eef_dev_mm", "mean_eef_dev_mm", "env_success", "env_success_any",
@@ -112,7 +113,10 @@ def check_run_settings(mdir: Path, settings: dict) -> None:
         return
     mdir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"settings": {k: settings[k] for k in RUN_SETTINGS}}, indent=1))
+    from libero_eval.versions import sim_versions
+
+    tmp.write_text(json.dumps({"settings": {k: settings[k] for k in RUN_SETTINGS}, "versions": sim_versions()},
+                              indent=1))
     os.replace(tmp, path)
 
 

@@ -182,3 +182,17 @@ def test_suite_launcher_resolves_the_run_folder_once(tiny_ckpt, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert len(_rows(tmp_path / "metrics" / f"{run_folder.name}_{SUITE}_h4_s7_max4" / "trials.csv")) == 1
     assert len(_rows(tmp_path / "metrics" / run / "trials.csv")) == 2
+
+
+def test_rows_and_run_header_record_the_simulator_stack(tiny_ckpt, tmp_path):
+    from libero_eval.versions import format_versions, sim_versions
+
+    rc = ev.main(["--checkpoint", str(tiny_ckpt), "--suite", SUITE, "--task_ids", str(TASK), "--num_trials", "1",
+                  "--exec_horizon", "8", "--max_steps", "2", "--video", "none", "--run_name", "v",
+                  "--out_root", str(tmp_path), "--no_progress"])
+    assert rc == 0
+    row = _rows(tmp_path / "metrics" / "v" / "trials.csv")[0]
+    assert row["sim_stack"] == format_versions() and "mujoco 3.17.0" in row["sim_stack"]
+    import json
+    header = json.loads((tmp_path / "metrics" / "v" / "run.json").read_text())
+    assert header["versions"] == sim_versions() and header["settings"]["max_steps"] == 2
