@@ -469,6 +469,14 @@ class LiberoDataset(Dataset):
         """Distinct (H, W) of the camera images (evaluation renders at the training resolution)."""
         return sorted({tuple(f.image_hw) for f in self._files})
 
+    def task_instructions(self) -> dict[str, str]:
+        """{LIBERO task name: the exact instruction training used} for files named ``<task>_demo.hdf5``
+        (stored in checkpoints so that evaluation prompts with the same text, whatever per-suite
+        ``instruction_source`` produced it)."""
+        suffix = "_demo.hdf5"
+        return {f.path.name[:-len(suffix)]: f.instruction for f in self._files
+                if f.format == "hdf5" and f.path.name.endswith(suffix)}
+
     def file_layouts(self) -> list[tuple[Path, str]]:
         """(path, resolved layout) of every indexed file."""
         return [(f.path, f.layout) for f in self._files]

@@ -488,6 +488,17 @@ def check_render(args) -> None:
 # ================================================================================================
 # Modes
 # ================================================================================================
+def task_prompt(data_info: dict, suite, task_id: int, task_name: str, source: str,
+                explicit: Optional[str] = None) -> str:
+    """The instruction to prompt with: the exact text training used for this task (stored in the
+    checkpoint's train_config.json, whatever per-suite instruction_source made it), else the text
+    ``source`` gives; an explicit ``--instruction_source`` wins."""
+    trained = (data_info or {}).get("instructions") or {}
+    if explicit is None and task_name in trained:
+        return trained[task_name]
+    return lenv.task_instruction(suite, task_id, source)
+
+
 def default_run_name(checkpoint: str, suite: str, settings: dict) -> str:
     """``<checkpoint>_<suite>_h<exec_horizon>_s<seed>``, plus whatever differs from the protocol's
     defaults, so a rerun with other settings starts its own run instead of resuming another."""
@@ -557,7 +568,7 @@ def evaluate(args) -> int:
             continue
         task = lenv.get_task(suite, tid)
         init_states = lenv.get_task_init_states(suite, tid)
-        instruction = lenv.task_instruction(suite, tid, source)
+        instruction = task_prompt(ck.data_info, suite, tid, task.name, source, explicit=args.instruction_source)
         for i in todo:
             jobs.append(Job(suite=args.suite, task_id=tid, task_name=task.name, trial=i,
                             init_state_idx=i % len(init_states), seed=args.seed + i, instruction=instruction,

@@ -301,3 +301,15 @@ def test_training_resolution_comes_from_the_checkpoint(tiny_ckpt, tmp_path):
     info["data"]["image_hw"] = [[128, 128], [256, 256]]  # mixed: no single answer
     (ck / "train_config.json").write_text(json.dumps(info))
     assert resolve_checkpoint(ck).training_resolution() is None
+
+
+def test_prompt_is_the_instruction_training_used():
+    suite = lenv.get_suite("libero_goal")
+    task = lenv.get_task(suite, 1)
+    trained = {"instructions": {task.name: "bowl -> stove, as a per-suite source wrote it"}}
+    assert ev.task_prompt(trained, suite, 1, task.name, "problem_info") == trained["instructions"][task.name]
+    # no stored text (older checkpoints, other tasks): the configured source; an explicit flag wins
+    expected = lenv.task_instruction(suite, 1, "problem_info")
+    assert ev.task_prompt({}, suite, 1, task.name, "problem_info") == expected
+    assert ev.task_prompt(trained, suite, 1, task.name, "problem_info", explicit="problem_info") == expected
+    assert lenv.task_instruction(suite, 1, "file") == expected  # the documented alias is accepted

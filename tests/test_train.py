@@ -336,6 +336,9 @@ def test_episodes_are_held_out_only_when_validation_runs(tmp_path, run_train):
     """val_fraction 0.04 of 3 demos holds out one (140 of 210 samples train) -- but only with sampling on."""
     no_val = run_train(tmp_path / "a", "--max_train_steps", "1", "--sample_period", "-1")
     assert "LiberoDataset: 210 samples" in no_val.stderr
+    # the checkpoint records the exact instruction of every trained task (evaluation prompts with it)
+    info = json.loads((tmp_path / "a" / "checkpoint-1" / "train_config.json").read_text())
+    assert info["data"]["instructions"] == {"put_the_bowl_on_the_stove": "put the bowl on the stove"}
     with_val = run_train(tmp_path / "b", "--max_train_steps", "1", "--sample_period", "1",
                          "--sample_batch_size", "2", "--num_sample_batches", "1")
     assert "LiberoDataset: 140 samples" in with_val.stderr and "LiberoDataset: 70 samples" in with_val.stderr

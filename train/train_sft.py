@@ -303,7 +303,8 @@ def train(args, cfg) -> Path:
         empty_lang = train_ds.lang_store.get("") if "" in train_ds.lang_store else None
     # Everything evaluation needs to rebuild the policy: flags, config, and what the data looked like.
     run_info = {"args": vars(args), "config": cfg,
-                "data": {"suites": train_ds.suite_names, "image_hw": [list(hw) for hw in train_ds.image_sizes()]}}
+                "data": {"suites": train_ds.suite_names, "image_hw": [list(hw) for hw in train_ds.image_sizes()],
+                         "instructions": train_ds.task_instructions()}}
     if is_main:
         (output_dir / "train_config.json").write_text(json.dumps(run_info, indent=2))
     conditioner = Conditioner(vision, text, empty_lang, stats, options, dtype=weight_dtype,
