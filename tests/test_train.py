@@ -206,6 +206,28 @@ def test_deepspeed_zero2_via_torchrun_on_cpu(tmp_path, run_train):
     load_runner(ck)  # the DeepSpeed run's checkpoint loads like any other
 
 
+@pytest.mark.slow
+def test_two_processes_reach_the_effective_batch_and_resume_across_ranks(tmp_path, run_train):
+    """torchrun with 2 CPU processes (gloo): accumulation from the process count, and a run resumed
+    from a checkpoint both ranks wrote repeats the uninterrupted one."""
+    port = 29550 + os.getpid() % 100
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
+    common = ("--train_batch_size", "4", "--effective_batch_size", "16", "--checkpointing_period", "2")
+    straight = run_train(tmp_path / "straight", *common, "--max_train_steps", "4", launcher=torchrun, timeout=900)
+    assert "effective batch 16 = 4 per device x 2 process(es) x 2 accumulation" in straight.stderr
+    legs = tmp_path / "legs"
+    run_train(legs, *common, "--max_train_steps", "2", launcher=torchrun, timeout=900)
+    run_train(legs, *common, "--max_train_steps", "4", "--resume_from_checkpoint", "latest",
+              launcher=torchrun, timeout=900)
+    a, b = read_losses(tmp_path / "straight"), read_losses(legs)
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4]
+    assert all(a[k] == b[k] for k in a), (a, b)
+    from safetensors.torch import load_file
+    wa = load_file(str(tmp_path / "straight" / "checkpoint-4" / "model.safetensors"))
+    wb = load_file(str(legs / "checkpoint-4" / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 def test_precomputed_language_embeddings(tmp_path, run_train, tiny_encoders_dir, fixture_suite):
     from data.lang_embeddings import LangEmbeddingStore
     from scripts.preprocess_language_embeddings import main as preprocess

@@ -57,13 +57,25 @@ def build_accelerator(args, output_dir: Path):
     if report == "wandb":
         os.environ.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
         os.environ.setdefault("WANDB_DIR", str(output_dir))
-    return Accelerator(
+    import torch
+
+    # Several CPU processes (torchrun without GPUs): accelerate only sets up gloo when told it runs on the
+    # CPU; without it every process would train alone. (cpu=True would drop DeepSpeed: not with it.)
+    multi_cpu = (plugin is None and not torch.cuda.is_available()
+                 and int(os.environ.get("WORLD_SIZE", "1")) > 1)
+    accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=report,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         deepspeed_plugin=plugin,
+        cpu=multi_cpu,
     )
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if accelerator.num_processes != world:
+        raise RuntimeError(f"launched as {world} processes but accelerate set up {accelerator.num_processes}: "
+                           f"every process would train alone")
+    return accelerator
 
 
 def setup_logging(output_dir: Path, is_main: bool) -> None:
@@ -371,6 +383,8 @@ def train(args, cfg) -> Path:
         ds_kwargs = {"exclude_frozen_parameters": True} if args.use_lora and args.deepspeed else {}
         accelerator.save_state(str(tmp / "train_state"), **ds_kwargs)
         state_dict = accelerator.get_state_dict(runner)
+        # Every rank has written its part (RNG states, shards) before the folder is renamed into place.
+        accelerator.wait_for_everyone()
         final = tmp.with_name(tmp.name[:-4])
         if is_main:
             model = accelerator.unwrap_model(runner)
