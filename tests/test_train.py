@@ -364,3 +364,9 @@ def test_episodes_are_held_out_only_when_validation_runs(tmp_path, run_train):
     with_val = run_train(tmp_path / "b", "--max_train_steps", "1", "--sample_period", "1",
                          "--sample_batch_size", "2", "--num_sample_batches", "1")
     assert "LiberoDataset: 140 samples" in with_val.stderr and "LiberoDataset: 70 samples" in with_val.stderr
+
+
+def test_missing_encoder_is_one_line(tmp_path, run_train):
+    proc = run_train(tmp_path / "run", "--max_train_steps", "1", "--pretrained_vision_encoder_name_or_path",
+                     str(tmp_path / "no_siglip"), check=False)
+    assert_user_error(proc, "cannot load the SigLIP vision encoder", str(tmp_path / "no_siglip"))

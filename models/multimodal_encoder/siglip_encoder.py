@@ -15,7 +15,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from configs.errors import UserError
+
 log = logging.getLogger(__name__)
+
+
+class EncoderLoadError(UserError, OSError):
+    """An encoder path / hub id that does not load (a user mistake: one line, no traceback)."""
 
 
 class SiglipVisionTower(nn.Module):
@@ -30,7 +36,7 @@ class SiglipVisionTower(nn.Module):
             processor, _ = ImageProcessingMixin.get_image_processor_dict(name_or_path)
             self.vision_tower = SiglipVisionModel.from_pretrained(name_or_path, torch_dtype=dtype)
         except OSError as exc:
-            raise OSError(f"cannot load the SigLIP vision encoder from {name_or_path!r}: {exc}. Pass a hub id "
+            raise EncoderLoadError(f"cannot load the SigLIP vision encoder from {name_or_path!r}: {exc}. Pass a hub id "
                           f"(google/siglip-so400m-patch14-384) or a local directory; for the tiny CPU "
                           f"setup run `python -m scripts.make_tiny_encoders` first.") from exc
         self.vision_tower.requires_grad_(False).eval()

@@ -7,6 +7,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
+from models.multimodal_encoder.siglip_encoder import EncoderLoadError
+
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +31,7 @@ class T5Embedder(nn.Module):
                 kwargs.update(device_map="auto", offload_folder=offload_dir)
             self.model = T5EncoderModel.from_pretrained(name_or_path, **kwargs)
         except OSError as exc:
-            raise OSError(f"cannot load the T5 text encoder from {name_or_path!r}: {exc}. Pass a hub id "
+            raise EncoderLoadError(f"cannot load the T5 text encoder from {name_or_path!r}: {exc}. Pass a hub id "
                           f"(google/t5-v1_1-xxl) or a local directory; for the tiny CPU setup run "
                           f"`python -m scripts.make_tiny_encoders` first.") from exc
         if device is not None and not offload_dir:
