@@ -136,9 +136,9 @@ def test_replay_sim_demos_follow_recorded_path(layout, request, tmp_path):
     assert np.isfinite([float(r["mean_eef_dev_mm"]) for r in rows]).all()
 
 
-def test_simulator_crash_is_recorded_not_counted(tiny_ckpt, tmp_path, monkeypatch):
+def test_simulator_crash_is_recorded_and_counted_as_a_failure(tiny_ckpt, tmp_path, monkeypatch):
     """A simulator process killed in trial 0 costs that trial only: its row says so in `error`, the
-    summary leaves it out of the success rate, and trial 1 runs on a fresh simulator."""
+    summary counts it as a failure (and in `errors`), and trial 1 runs on a fresh simulator."""
     monkeypatch.setenv("RDT_FAULT", "sim_kill@0")
     rc = ev.main(["--checkpoint", str(tiny_ckpt), "--suite", SUITE, "--task_ids", str(TASK), "--num_trials", "2",
                   "--exec_horizon", "8", "--num_envs", "1", "--max_steps", "8", "--video", "failures",
@@ -148,8 +148,8 @@ def test_simulator_crash_is_recorded_not_counted(tiny_ckpt, tmp_path, monkeypatc
     assert "simulator died" in rows["0"]["error"] and rows["0"]["success"] == "0" and rows["0"]["video"] == ""
     assert rows["1"]["error"] == "" and rows["1"]["steps"] == "8"
     task = _rows(tmp_path / "metrics" / "c" / "summary.csv")[0]
-    assert (task["n"], task["errors"]) == ("1", "1")
-    # --retry_errors reruns only the failed trial; the summary then counts it
+    assert (task["n"], task["successes"], task["errors"]) == ("2", "0", "1")
+    # --retry_errors reruns only the failed trial; its new row replaces the error row
     monkeypatch.delenv("RDT_FAULT")
     assert ev.main(["--checkpoint", str(tiny_ckpt), "--suite", SUITE, "--task_ids", str(TASK), "--num_trials", "2",
                     "--exec_horizon", "8", "--max_steps", "8", "--video", "none", "--run_name", "c",
