@@ -277,11 +277,20 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"files are not under '{src['pattern']}')", file=sys.stderr)
         return EXIT_USAGE
     pattern = args.pattern or src["pattern"]
-    try:
+    def download_all() -> None:
         for suite in args.suites:
             files = download_suite(suite, args.source, repo_id, pattern, out, args.revision, args.checksum,
                                    progress=not args.no_progress)
             log.info("%s: %d files in %s", suite, len(files), files[0].parent if files else out)
+
+    return exit_status(download_all, "completed files are in place; rerun to resume the rest")
+
+
+def exit_status(download, on_interrupt: str) -> int:
+    """Run ``download()``; its failures end the program with one line and a status: no hub
+    (EXIT_NETWORK), a file that fails verification (EXIT_VERIFY), Ctrl-C (130)."""
+    try:
+        download()
     except HubUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NETWORK
@@ -289,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_VERIFY
     except KeyboardInterrupt:
-        print("interrupted: completed files are in place; rerun to resume the rest", file=sys.stderr)
+        print(f"interrupted: {on_interrupt}", file=sys.stderr)
         return 130
     return 0
 
@@ -308,19 +317,12 @@ def main_lerobot(args, out: Path) -> int:
             return EXIT_VERIFY
         print(f"{repo_id}: ok ({dest})")
         return 0
-    try:
+    def download() -> None:
         dest = download_lerobot(repo_id, out, args.revision)
-    except HubUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_NETWORK
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_VERIFY
-    except KeyboardInterrupt:
-        print("interrupted: rerun to resume (the partial download stays in the staging folder)", file=sys.stderr)
-        return 130
-    log.info("%s: in place at %s; add it to configs/finetune_datasets.json with \"format\": \"lerobot\"", repo_id, dest)
-    return 0
+        log.info("%s: in place at %s; add it to configs/finetune_datasets.json with \"format\": \"lerobot\"",
+                 repo_id, dest)
+
+    return exit_status(download, "rerun to resume (the partial download stays in the staging folder)")
 
 
 if __name__ == "__main__":
