@@ -153,7 +153,8 @@ def test_sampling_metrics_and_plot(tmp_path, run_train):
     # The checkpoint carries everything evaluation needs.
     train_cfg = json.loads((out / "checkpoint-2" / "train_config.json").read_text())
     assert train_cfg["config"]["dataset"]["action_encoding"] == "abs_goal"
-    assert train_cfg["data"] == {"suites": ["fix"], "image_hw": [[128, 128]]}
+    assert train_cfg["data"] == {"suites": ["fix"], "image_hw": [[128, 128]],
+                                 "instructions": {"put_the_bowl_on_the_stove": "put the bowl on the stove"}}
 
 
 def test_lora_adapter_is_small_and_merge_matches(tmp_path, run_train, tiny_encoders_dir):
