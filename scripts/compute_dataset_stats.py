@@ -31,7 +31,7 @@ def load_yaml_config(path: str | None, overrides: list[str] | None = None) -> di
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets_config", default="configs/finetune_datasets.json")
+    ap.add_argument("--datasets_config", default=None, help="suites table (default: dataset.datasets_config of --config)")
     ap.add_argument("--out", default="configs/dataset_stat.json")
     ap.add_argument("--config", default="configs/base.yaml",
                     help="experiment yaml (its dataset section picks action_encoding, use_joint_state, ...)")
@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    ds = LiberoDataset(load_yaml_config(args.config, args.overrides), args.datasets_config, suites=args.suites,
-                       cache_dir=args.cache_dir)
+    cfg = load_yaml_config(args.config, args.overrides)
+    table = args.datasets_config or cfg.get("dataset", {}).get("datasets_config", "configs/finetune_datasets.json")
+    ds = LiberoDataset(cfg, table, suites=args.suites, cache_dir=args.cache_dir)
     new = {}
     for suite in ds.suite_names:
         new[suite] = compute_suite_stats(ds, suite)

@@ -330,7 +330,8 @@ def train(args, cfg) -> Path:
                         persistent_workers=False, pin_memory=device.type == "cuda")
     batches_per_epoch = len(sampler) // args.train_batch_size
     steps_per_epoch = max(1, batches_per_epoch // args.gradient_accumulation_steps)
-    max_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    # 0 steps is meaningful: it saves the initialised model (an untrained baseline for evaluation)
+    max_steps = args.max_train_steps if args.max_train_steps is not None else args.num_train_epochs * steps_per_epoch
 
     # ---- optimisation
     lr = args.learning_rate
