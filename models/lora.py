@@ -42,10 +42,11 @@ def is_lora(model) -> bool:
     return hasattr(model, "peft_config")
 
 
-def save_lora(model, directory: str | os.PathLike, base_source: str) -> None:
-    """Adapter weights + config (peft) and the base reference."""
+def save_lora(model, directory: str | os.PathLike, base_source: str, state_dict: Optional[dict] = None) -> None:
+    """Adapter weights + config (peft) and the base reference. ``state_dict``: the whole model's
+    weights to take the adapter from (gathered ones under ZeRO-3; default: the live model's)."""
     directory = Path(directory)
-    model.save_pretrained(str(directory))
+    model.save_pretrained(str(directory), state_dict=state_dict)
     with open(directory / BASE_FILE, "w") as f:
         json.dump({"base": str(base_source)}, f, indent=2)
 

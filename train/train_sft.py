@@ -7,6 +7,7 @@ resumed run to repeat the uninterrupted one exactly.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ from typing import Optional
 
 import torch
 
+from configs.errors import UserError
 from configs.loader import ConfigError
 from train import checkpointing as ckpt
 from train.faults import maybe_fault
@@ -73,8 +75,10 @@ def build_accelerator(args, output_dir: Path):
     )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if accelerator.num_processes != world:
-        raise RuntimeError(f"launched as {world} processes but accelerate set up {accelerator.num_processes}: "
-                           f"every process would train alone")
+        hint = (" (accelerate runs DeepSpeed across processes only on GPUs: on the CPU use one process, or "
+                "several without --deepspeed)" if plugin is not None and not torch.cuda.is_available() else "")
+        raise UserError(f"launched as {world} processes but accelerate set up {accelerator.num_processes}: "
+                        f"every process would train alone{hint}")
     return accelerator
 
 
@@ -146,6 +150,43 @@ def build_encoders(args, cfg, device, dtype):
             raise ValueError(f"text encoder d_model {text.hidden_size} != model.lang_token_dim "
                              f"{model_cfg['lang_token_dim']} (RDT-1B needs google/t5-v1_1-xxl, 4096)")
     return vision, text
+
+
+@contextlib.contextmanager
+def frozen_encoder_loading():
+    """Under ZeRO-3, transformers' from_pretrained partitions a model across ranks (zero.Init) while
+    transformers' DeepSpeed config is registered; SigLIP/T5 are frozen and never wrapped by
+    DeepSpeed, so they must load whole on every rank. (accelerate's zero3_init_context_manager
+    re-registers the same stage-3 config, which leaves from_pretrained partitioning.)"""
+    from transformers.integrations import deepspeed as hf_ds
+
+    registered = hf_ds._hf_deepspeed_config_weak_ref
+    hf_ds.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_ds._hf_deepspeed_config_weak_ref = registered
+
+
+def numel(p) -> int:
+    """Elements of a parameter, also when ZeRO-3 has partitioned it (then ``p.numel()`` is 0)."""
+    return int(getattr(p, "ds_numel", p.numel()))
+
+
+def ema_state_dict(ema, model, full_state_dict: dict) -> dict:
+    """The full state dict with the trained entries replaced by their EMA values.
+
+    Built from the EMA's own (whole) shadow tensors, so it is right also when ZeRO-3 has
+    partitioned the live parameters (swapping the EMA into them would write into shards)."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    shadow = dict(zip(names, ema.shadow_params))
+    out = dict(full_state_dict)
+    for name, value in shadow.items():
+        key = name if name in out else name.replace("_orig_mod.", "")
+        if key not in out:
+            raise KeyError(f"EMA parameter {name} not in the model state dict")
+        out[key] = value.detach().to(out[key].dtype)
+    return out
 
 
 def build_datasets(args, cfg):
@@ -279,7 +320,8 @@ def train(args, cfg) -> Path:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - args.dataloader_num_workers))
 
     # ---- model, encoders, data
-    vision, text = build_encoders(args, cfg, device, weight_dtype)
+    with frozen_encoder_loading():
+        vision, text = build_encoders(args, cfg, device, weight_dtype)
     runner = load_runner(args.pretrained_model_name_or_path, cfg)
     base_source = args.pretrained_model_name_or_path
     if args.use_lora:
@@ -369,7 +411,7 @@ def train(args, cfg) -> Path:
         accelerator.init_trackers(args.wandb_project or os.environ.get("WANDB_PROJECT", "rdt-libero"),
                                   config=flat, init_kwargs={"wandb": {"name": run_name}})
     metrics_file = MetricsFile(output_dir / "metrics.jsonl", is_main)
-    trainable = sum(p.numel() for p in params)
+    trainable = sum(numel(p) for p in params)
     log.info("training %s: %d samples (%d suites), %.2fM trainable params, batch %d x accum %d x %d proc, "
              "%d steps (%d per epoch)", run_name, len(train_ds), len(train_ds.suite_names), trainable / 1e6,
              args.train_batch_size, args.gradient_accumulation_steps, world, max_steps, steps_per_epoch)
@@ -388,17 +430,16 @@ def train(args, cfg) -> Path:
         accelerator.wait_for_everyone()
         final = tmp.with_name(tmp.name[:-4])
         if is_main:
+            # state_dict is the gathered whole model (ZeRO-3 shards are empty tensors in the live model)
             model = accelerator.unwrap_model(runner)
             if args.use_lora:
-                save_lora(model, tmp, base_source)
+                save_lora(model, tmp, base_source, state_dict=state_dict)
             else:
                 save_pretrained(unwrap_runner(model), tmp, state_dict=state_dict)
-            if ema is not None:  # swap the EMA weights in, save them, swap back
-                ema.store(trainable_parameters(model))
-                ema.copy_to(trainable_parameters(model))
-                (save_lora(model, tmp / "ema", base_source) if args.use_lora
-                 else save_pretrained(unwrap_runner(model), tmp / "ema"))
-                ema.restore(trainable_parameters(model))
+            if ema is not None:
+                ema_sd = ema_state_dict(ema, model, state_dict)
+                (save_lora(model, tmp / "ema", base_source, state_dict=ema_sd) if args.use_lora
+                 else save_pretrained(unwrap_runner(model), tmp / "ema", state_dict=ema_sd))
             (tmp / "train_config.json").write_text(json.dumps(run_info, indent=2))
             maybe_fault("kill_in_checkpoint", step)
             final = ckpt.finalize(tmp, {"global_step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,

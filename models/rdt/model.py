@@ -113,8 +113,13 @@ class RDT(nn.Module):
         """Per-block cross-attention keys/values of the position-embedded conditions.
 
         They are the same at every DPM-Solver step of one chunk; computing them once is the
-        inference fast path (at 1B the image K/V projections dominate the FLOPs).
+        inference fast path (at 1B the image K/V projections dominate the FLOPs). Computed inside
+        ``forward`` (x=None): sharding wrappers (DeepSpeed ZeRO-3, FSDP) gather a module's own
+        parameters -- here the position embeddings -- only for the duration of its forward.
         """
+        return self(None, None, None, lang_c, img_c)
+
+    def _condition_kv(self, lang_c, img_c):
         lang_c, img_c = self.embed_conditions(lang_c, img_c)
         return [blk.cross_attn.project_kv(lang_c if i % 2 == 0 else img_c)
                 for i, blk in enumerate(self.blocks)]
@@ -135,8 +140,11 @@ class RDT(nn.Module):
         freq: (B,) control frequency; t: (B,) or (1,) diffusion step.
         lang_c: (B, L, H), img_c: (B, I, H) adapted conditions; lang_mask (B, L) bool, True=valid.
         cond_kv: optional output of ``precompute_condition_kv`` (then lang_c/img_c are unused).
-        Returns (B, horizon, output_dim).
+        Returns (B, horizon, output_dim); with x=None the per-block condition K/V instead
+        (``precompute_condition_kv``).
         """
+        if x is None:
+            return self._condition_kv(lang_c, img_c)
         t = self.t_embedder(t).unsqueeze(1)
         if t.shape[0] == 1 and x.shape[0] > 1:
             t = t.expand(x.shape[0], -1, -1)
