@@ -412,6 +412,7 @@ class LiberoDataset(Dataset):
         self._pid: int | None = None
         self._handles: dict[int, Any] = {}
         self._lowdim: dict[int, lh.DemoLowDim] = {}
+        self._action_rms: dict[int, np.ndarray] = {}
         log.info("LiberoDataset: %d samples from %d demos in %d files (%s)", len(self), len(self._demos),
                  len(self._files), ", ".join(f"{k}: {v}" for k, v in self.index_sources.items()))
 
@@ -516,6 +517,16 @@ class LiberoDataset(Dataset):
                               self.cfg.action_encoding, fi.scale)
         return states, acts
 
+    def action_rms(self, demo_idx: int) -> np.ndarray:
+        """(128,) root mean square of the demo's encoded actions: the scale of the sampled-action
+        l2 error (official ``state_norm``, the RMS of an episode's states -- which its actions, future
+        states, share; the actions' own RMS keeps the ratio a relative error under ``delta`` too)."""
+        rms = self._action_rms.get(demo_idx)
+        if rms is None:
+            rms = np.sqrt(np.mean(self.lowdim_vectors(demo_idx)[1] ** 2, axis=0)).astype(np.float32)
+            self._action_rms[demo_idx] = rms
+        return rms
+
     def demos_of_suite(self, suite: str) -> list[int]:
         s_idx = self.suite_names.index(suite)
         return [i for i, d in enumerate(self._demos) if self._files[d.file].suite == s_idx]
@@ -576,6 +587,7 @@ class LiberoDataset(Dataset):
             "actions": actions,
             "action_elem_mask": self._action_mask.copy(),
             "action_valid": action_valid,
+            "action_norm": self.action_rms(demo_idx),
             "ctrl_freq": float(cfg.control_freq),
             "instruction": fi.instruction,
             "suite": self.specs[fi.suite].name,

@@ -146,6 +146,8 @@ def test_sampling_metrics_and_plot(tmp_path, run_train):
     sampled = [r for r in recs if "overall_avg_sample_mse" in r]
     assert sampled and "val/overall_avg_sample_mse" in sampled[0] and "fix_sample_mse" in sampled[0]
     assert np.isfinite(sampled[0]["overall_avg_sample_mse"])
+    for key in ("overall_avg_sample_l2err", "fix_sample_l2err", "val/overall_avg_sample_l2err"):
+        assert np.isfinite(sampled[0][key]) and sampled[0][key] > 0, key
     plot = REPO / "outs" / "videos" / f"test-{tmp_path.name}" / "step-0000002.png"
     assert plot.is_file() and plot.stat().st_size > 1000
     plot.unlink()
@@ -407,3 +409,48 @@ def test_missing_encoder_is_one_line(tmp_path, run_train):
     proc = run_train(tmp_path / "run", "--max_train_steps", "1", "--pretrained_vision_encoder_name_or_path",
                      str(tmp_path / "no_siglip"), check=False)
     assert_user_error(proc, "cannot load the SigLIP vision encoder", str(tmp_path / "no_siglip"))
+
+
+def test_sample_metrics_values_and_split_across_ranks(fixture_suite):
+    """mse and the official relative l2err of a prediction off by a known amount, computed on one
+    process and as two ranks' shares summed (what accelerator.reduce does): the same numbers."""
+    from data.dataset import LiberoDataset
+    from train.sample import fixed_subset, sample_mse
+
+    ds = LiberoDataset({"dataset": {}}, fixture_suite["suites"], cache_dir=fixture_suite["root"] / "cache")
+    off = 0.02
+
+    class Conditioner:
+        device = torch.device("cpu")
+
+        def __call__(self, batch, train=False):
+            return {"batch": batch}
+
+    class Runner(torch.nn.Module):
+        def predict_action(self, batch, generator=None):
+            return batch["actions"] + off  # every slot off by `off`
+
+    one, _ = sample_mse(Runner(), Conditioner(), ds, 3, 2)
+    assert one["overall_avg_sample_mse"] == pytest.approx(off ** 2, rel=1e-5)
+    subset = fixed_subset(ds, 6)
+    expected = []
+    for i in subset.indices:
+        s = ds[i]
+        mask = s["action_elem_mask"][None] * s["action_valid"][:, None]
+        expected.append(((off / (s["action_norm"][None] + 1e-3)) * mask).sum() / mask.sum())
+    n = [(ds[i]["action_elem_mask"][None] * ds[i]["action_valid"][:, None]).sum() for i in subset.indices]
+    assert one["overall_avg_sample_l2err"] == pytest.approx(np.dot(expected, n) / np.sum(n), rel=1e-5)
+    assert one["fix_sample_l2err"] == one["overall_avg_sample_l2err"]
+    shares = []
+    for rank in (0, 1):
+        shares.append(None)
+
+        def keep(t, rank=rank):
+            shares[rank] = t.clone()
+            return t
+        sample_mse(Runner(), Conditioner(), ds, 3, 2, rank=rank, world_size=2, reduce=keep)
+    both = shares[0] + shares[1]
+    split, _ = sample_mse(Runner(), Conditioner(), ds, 3, 2, rank=0, world_size=2, reduce=lambda t: both)
+    assert split == pytest.approx(one, rel=1e-9)
+    assert sorted(fixed_subset(ds, 6, rank=0, world_size=2).indices + fixed_subset(ds, 6, rank=1, world_size=2).indices) \
+        == sorted(subset.indices)

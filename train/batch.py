@@ -25,6 +25,7 @@ def collate(samples: Sequence[dict]) -> dict[str, Any]:
         "actions": torch.from_numpy(np.stack([s["actions"] for s in samples])).float(),  # (B, T, 128)
         "action_elem_mask": torch.from_numpy(np.stack([s["action_elem_mask"] for s in samples])).float(),
         "action_valid": torch.from_numpy(np.stack([s["action_valid"] for s in samples])),  # (B, T) bool
+        "action_norm": torch.from_numpy(np.stack([s["action_norm"] for s in samples])).float(),  # (B, 128)
         "ctrl_freqs": torch.tensor([float(s["ctrl_freq"]) for s in samples]),
         "instructions": [s["instruction"] for s in samples],
         "suites": [s["suite"] for s in samples],

@@ -1,6 +1,6 @@
-"""Validation by sampling: the masked action MSE of full 5-step DPM samples (official
-``overall_avg_sample_mse``), on training episodes and on held-out episodes, plus a picture of
-predicted vs ground-truth chunks.
+"""Validation by sampling: the masked action MSE and relative l2 error of full 5-step DPM samples
+(official ``overall_avg_sample_mse`` / ``_l2err``, also per suite), on training episodes and on
+held-out episodes, split across processes, plus a picture of predicted vs ground-truth chunks.
 
 The batches are fixed (the first ``num_batches * batch_size`` samples of a fixed permutation) and the
 initial noise comes from a seeded generator, so the metric is comparable across steps and runs.
@@ -8,7 +8,6 @@ initial noise comes from a seeded generator, so the metric is comparable across 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
@@ -21,37 +20,57 @@ from train.batch import collate
 log = logging.getLogger(__name__)
 
 
-def fixed_subset(dataset, num_samples: int, seed: int = 0) -> Subset:
+def fixed_subset(dataset, num_samples: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> Subset:
+    """The first `num_samples` of a fixed permutation; with several processes, this rank's equal share
+    (the count is rounded down to a multiple of the process count, so every rank runs as many
+    batches -- ZeRO-3 gathers parameters collectively in every forward)."""
+    num_samples = min(num_samples, len(dataset))
+    num_samples -= num_samples % world_size
     perm = np.random.default_rng(seed).permutation(len(dataset))[:num_samples]
-    return Subset(dataset, sorted(perm.tolist()))
+    return Subset(dataset, sorted(perm.tolist())[rank::world_size])
 
 
 @torch.no_grad()
 def sample_mse(runner, conditioner, dataset, batch_size: int, num_batches: int, seed: int = 0,
-               prefix: str = "", num_workers: int = 0) -> tuple[dict, Optional[dict]]:
-    """Returns ({f"{prefix}overall_avg_sample_mse": x, f"{prefix}{suite}_sample_mse": y, ...},
-    one example batch {pred, gt, mask} for plotting)."""
+               prefix: str = "", num_workers: int = 0, rank: int = 0, world_size: int = 1,
+               reduce=None) -> tuple[dict, Optional[dict]]:
+    """Returns ({f"{prefix}overall_avg_sample_mse": x, f"{prefix}overall_avg_sample_l2err": y,
+    f"{prefix}{suite}_sample_mse": ..., f"{prefix}{suite}_sample_l2err": ...}, one example batch
+    {pred, gt, mask} for plotting).
+
+    mse: masked mean of (pred - gt)^2; l2err: masked mean of |pred - gt| / (episode action RMS + 1e-3)
+    (the official relative error). With several processes each rank samples its share of the fixed
+    subset and `reduce` (a sum over processes, e.g. ``accelerator.reduce``) combines the sums.
+    """
     was_training = runner.training
     runner.eval()
-    subset = fixed_subset(dataset, batch_size * num_batches, seed)
+    subset = fixed_subset(dataset, batch_size * num_batches, seed, rank, world_size)
     loader = DataLoader(subset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers)
-    gen = torch.Generator(device=conditioner.device).manual_seed(seed)
-    sums, counts = defaultdict(float), defaultdict(float)
+    gen = torch.Generator(device=conditioner.device).manual_seed(seed + rank)
+    keys = ["overall_avg", *dataset.suite_names]
+    totals = torch.zeros(len(keys), 3, dtype=torch.float64)  # sum sq err, sum rel err, masked count
     example = None
     for batch in loader:
         inputs = conditioner(batch, train=False)
         pred = runner.predict_action(**inputs, generator=gen).float()
         gt = batch["actions"].to(pred.device)
         mask = (batch["action_elem_mask"].unsqueeze(1) * batch["action_valid"].unsqueeze(-1).float()).to(pred.device)
-        err = (pred - gt) ** 2 * mask
+        diff = (pred - gt).abs() * mask
+        rel = diff / (batch["action_norm"].to(pred.device).unsqueeze(1) + 1e-3)
+        per = torch.stack([(diff ** 2).sum((1, 2)), rel.sum((1, 2)), mask.sum((1, 2))], 1).double().cpu()
         for i, suite in enumerate(batch["suites"]):
-            for key in ("overall_avg", suite):
-                sums[key] += err[i].sum().item()
-                counts[key] += mask[i].sum().item()
+            totals[0] += per[i]
+            totals[keys.index(suite)] += per[i]
         if example is None:
             example = {"pred": pred.cpu(), "gt": gt.cpu(), "mask": mask.cpu()}
     runner.train(was_training)
-    metrics = {f"{prefix}{k}_sample_mse": sums[k] / max(counts[k], 1.0) for k in sums}
+    if reduce is not None:
+        totals = reduce(totals.to(conditioner.device)).cpu()
+    metrics = {}
+    for key, (sq, rel, count) in zip(keys, totals.tolist()):
+        if count > 0:
+            metrics[f"{prefix}{key}_sample_mse"] = sq / count
+            metrics[f"{prefix}{key}_sample_l2err"] = rel / count
     return metrics, example
 
 

@@ -450,14 +450,18 @@ def train(args, cfg) -> Path:
         accelerator.wait_for_everyone()
         return final
 
+    def sum_over_processes(t: torch.Tensor) -> torch.Tensor:
+        return accelerator.reduce(t, reduction="sum") if world > 1 else t
+
     def run_sampling(step: int) -> None:
         model = accelerator.unwrap_model(runner)
         with accelerator.autocast():  # the conditions are in weight_dtype, as in training steps
+            shard = dict(seed=args.seed, rank=rank, world_size=world, reduce=sum_over_processes)
             metrics, example = sample_mse(model, conditioner, train_ds, args.sample_batch_size,
-                                          args.num_sample_batches, seed=args.seed)
+                                          args.num_sample_batches, **shard)
             if val_ds is not None:
                 val_metrics, val_example = sample_mse(model, conditioner, val_ds, args.sample_batch_size,
-                                                      args.num_sample_batches, seed=args.seed, prefix="val/")
+                                                      args.num_sample_batches, prefix="val/", **shard)
                 metrics.update(val_metrics)
                 example = val_example or example
         if is_main:
