@@ -302,6 +302,7 @@ def train(args, cfg) -> Path:
     from train.batch import Conditioner, ConditioningOptions, action_targets, collate
     from train.sample import plot_chunks, sample_mse
     from train.sampler import EpochSampler
+    from train.timing import StepShares
 
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -475,13 +476,17 @@ def train(args, cfg) -> Path:
     runner.train()
     progress = tqdm(total=max_steps, initial=global_step, disable=not is_main, desc="train", dynamic_ncols=True)
     micro, loss_acc, active_acc, t_last, samples_since = 0, 0.0, 0.0, time.perf_counter(), 0
+    timer = StepShares(device)
     last_saved = global_step if resume_from is not None else -1
     while global_step < max_steps:
         sampler.set_epoch(epoch, skip=batch_in_epoch * args.train_batch_size)
+        timer.work_done()
         for batch in loader:
+            timer.fetched()
             with accelerator.accumulate(runner):
                 gen = step_generator(args.seed, global_step, micro, rank, device)
-                inputs = conditioner(batch, gen, train=True)
+                with timer.encoding():
+                    inputs = conditioner(batch, gen, train=True)
                 actions = action_targets(batch, device)
                 loss, active = runner(action_gt=actions, generator=gen, return_active=True, **inputs)
                 loss = maybe_fault("nan_loss", global_step + 1, loss)  # the step this micro-batch belongs to
@@ -497,6 +502,7 @@ def train(args, cfg) -> Path:
             active_acc += active.float().item()
             samples_since += batch["state"].shape[0] * world
             if not accelerator.sync_gradients:
+                timer.work_done()
                 continue
             lr_scheduler.step()
             step_loss, step_active = loss_acc / micro, active_acc / micro
@@ -519,8 +525,9 @@ def train(args, cfg) -> Path:
                           "grad_norm": float(grad_norm) if grad_norm is not None else None,
                           "samples_per_s": samples_since / max(now - t_last, 1e-9),
                           "peak_mem_mb": peak_memory_mb(device), "gpu_util": gpu_utilization(device),
-                          "epoch": epoch}
+                          "epoch": epoch, **timer.shares()}
                 t_last, samples_since = now, 0
+                timer.reset()
                 accelerator.log({k: v for k, v in record.items() if v is not None}, step=global_step)
             else:
                 record = {"step": global_step, "loss": step_loss}
@@ -533,6 +540,7 @@ def train(args, cfg) -> Path:
             maybe_fault("kill", global_step)
             if global_step >= max_steps:
                 break
+            timer.work_done()
         else:
             epoch, batch_in_epoch = epoch + 1, 0
             continue
