@@ -38,7 +38,7 @@ def collate(samples: Sequence[dict]) -> dict[str, Any]:
 def action_targets(batch: dict, device) -> torch.Tensor:
     """The diffusion target (B, T, 128), float32 whatever the mixed precision: abs_goal chunks hold
     world-frame positions (~1 m), where bf16 is only good to +-4 mm (0.08 action units after decode)."""
-    return batch["actions"].to(device, dtype=torch.float32)
+    return batch["actions"].to(device, dtype=torch.float32, non_blocking=True)
 
 
 def pad_embeddings(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +107,8 @@ class Conditioner:
             return self.text.encode(texts)
         if "lang_embeds" not in batch:
             raise ValueError("no text encoder and no precomputed language embeddings in the batch")
-        emb, mask = batch["lang_embeds"].to(self.device), batch["lang_mask"].to(self.device)
+        emb = batch["lang_embeds"].to(self.device, non_blocking=True)
+        mask = batch["lang_mask"].to(self.device, non_blocking=True)
         drop = drop.to(emb.device)
         if drop.any():
             if self.empty_lang_embed is None:
@@ -132,11 +133,11 @@ class Conditioner:
                 return torch.zeros(shape, dtype=torch.bool, device=dev)
             return torch.rand(shape, generator=generator, device=dev) < prob
 
-        state = batch["state"].to(dev)
-        state_mask = batch["state_elem_mask"].to(dev).unsqueeze(1)
-        action_mask = batch["action_elem_mask"].to(dev).unsqueeze(1)
-        ctrl = batch["ctrl_freqs"].to(dev).float()
-        image_mask = batch["image_mask"].to(dev).bool()
+        state = batch["state"].to(dev, non_blocking=True)
+        state_mask = batch["state_elem_mask"].to(dev, non_blocking=True).unsqueeze(1)
+        action_mask = batch["action_elem_mask"].to(dev, non_blocking=True).unsqueeze(1)
+        ctrl = batch["ctrl_freqs"].to(dev, non_blocking=True).float()
+        image_mask = batch["image_mask"].to(dev, non_blocking=True).bool()
         images = batch["images"].to(dev, non_blocking=True)
 
         if train:
