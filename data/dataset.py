@@ -413,6 +413,8 @@ class LiberoDataset(Dataset):
         self._handles: dict[int, Any] = {}
         self._lowdim: dict[int, lh.DemoLowDim] = {}
         self._action_rms: dict[int, np.ndarray] = {}
+        self._encoded: dict[int, np.ndarray] = {}  # per demo: its encoded actions' used slots, float32
+        self._used_slots = np.flatnonzero(self._action_mask)
         log.info("LiberoDataset: %d samples from %d demos in %d files (%s)", len(self), len(self._demos),
                  len(self._files), ", ".join(f"{k}: {v}" for k, v in self.index_sources.items()))
 
@@ -517,6 +519,24 @@ class LiberoDataset(Dataset):
                               self.cfg.action_encoding, fi.scale)
         return states, acts
 
+    def encoded_actions(self, demo_idx: int) -> np.ndarray:
+        """(T - offset, used slots) float32: every action of the demo encoded once against the pose
+        that preceded it (row j = action j + offset), cached per process; samples slice it instead of
+        re-encoding 64 actions (rotation matrices) each. Only the action mask's slots are kept
+        (~10 of 128: the cache stays small for all of LIBERO)."""
+        enc = self._encoded.get(demo_idx)
+        if enc is None:
+            d = self._demos[demo_idx]
+            fi = self._files[d.file]
+            low = self._demo_lowdim(demo_idx)
+            off = lh.obs_offset(fi.layout)
+            n = d.length - off
+            full = encode_actions(low.actions[off:off + n], Pose(low.ee_pos[:n], low.ee_ori[:n]),
+                                  self.cfg.action_encoding, fi.scale)
+            enc = np.ascontiguousarray(full[:, self._used_slots], dtype=np.float32)
+            self._encoded[demo_idx] = enc
+        return enc
+
     def action_rms(self, demo_idx: int) -> np.ndarray:
         """(128,) root mean square of the demo's encoded actions: the scale of the sampled-action
         l2 error (official ``state_norm``, the RMS of an episode's states -- which its actions, future
@@ -569,13 +589,10 @@ class LiberoDataset(Dataset):
         # Actions k..k+C-1, each encoded against the pose that preceded it; past the episode end,
         # pad with "stay" (hold_action: the last goal, or zero motion for delta).
         m = min(cfg.action_chunk_size, d.length - k)
-        pre = slice(k - off, k - off + m)
-        enc = encode_actions(low.actions[k:k + m], Pose(low.ee_pos[pre], low.ee_ori[pre]),
-                             cfg.action_encoding, fi.scale)
-        actions = np.empty((cfg.action_chunk_size, enc.shape[-1]), np.float32)
-        actions[:m] = enc
+        actions = np.zeros((cfg.action_chunk_size, len(self._action_mask)), np.float32)
+        actions[:m, self._used_slots] = self.encoded_actions(demo_idx)[k - off:k - off + m]
         if m < cfg.action_chunk_size:
-            actions[m:] = hold_action(enc[-1], cfg.action_encoding)
+            actions[m:] = hold_action(actions[m - 1], cfg.action_encoding)
         action_valid = np.zeros(cfg.action_chunk_size, bool)
         action_valid[:m] = True
 

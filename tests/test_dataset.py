@@ -189,6 +189,27 @@ def test_delta_encoding_and_joint_state(tmp_path, libero_fixture_file, fixture_a
     assert s["state_elem_mask"][:7].all() and s["state"][0, :7].any()
 
 
+@pytest.mark.parametrize("encoding", ["abs_goal", "delta"])
+def test_cached_encoded_actions_equal_encoding_each_sample(tmp_path, libero_fixture_file, fixture_arrays, encoding):
+    """Samples slice each demo's actions encoded once; the result is exactly what encoding the
+    sample's own 64 actions against their preceding poses gives (the pre-cache code path)."""
+    from data.libero_mapping import encode_actions, hold_action
+
+    folder = make_suite(tmp_path, libero_fixture_file)
+    ds = LiberoDataset({"common": CFG["common"], "dataset": {"action_encoding": encoding}}, suites_cfg(g=(folder, {})))
+    scale = OscScale()
+    for i in range(len(ds)):
+        _, demo, k = ds.locate(i)
+        a = fixture_arrays[demo]
+        m = min(64, len(a["actions"]) - k)
+        enc = encode_actions(a["actions"][k:k + m], Pose(a["obs/ee_pos"][k - 1:k - 1 + m],
+                                                           a["obs/ee_ori"][k - 1:k - 1 + m]), encoding, scale)
+        want = np.empty((64, enc.shape[1]), np.float32)
+        want[:m] = enc
+        want[m:] = hold_action(enc[-1], encoding)
+        np.testing.assert_array_equal(ds[i]["actions"], want)
+
+
 def test_demo_keys_sorted_numerically(tmp_path, libero_fixture_file):
     def rename(f):
         f["data"].move("demo_1", "demo_10")
