@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--adam_weight_decay", type=float, default=1e-2)
     a("--adam_epsilon", type=float, default=1e-8)
     a("--use_8bit_adam", action="store_true", help="bitsandbytes AdamW8bit (GPU only)")
+    a("--fused_adam", action="store_true", help="torch's fused AdamW kernel (one launch for all parameters)")
     a("--max_grad_norm", type=float, default=1.0)
     a("--mixed_precision", default=None, choices=["no", "fp16", "bf16"])
     a("--gradient_checkpointing", action="store_true")

@@ -14,7 +14,7 @@ Parts (each has a time budget and is skipped with a printed reason when the tota
                (p50/p90 ms); SigLIP on 2 frames x 2 cameras; the SDPA kernels that run
   train        main_sft.py through DeepSpeed ZeRO-2, one process: samples/s, peak memory, share of
                step time waiting for data and encoding images -- full, full + gradient
-               checkpointing, LoRA (all with precomputed language embeddings)
+               checkpointing, full + fused AdamW, LoRA (all with precomputed language embeddings)
   zero3        two ZeRO-3 steps
   save_resume  checkpoint sizes (full, LoRA) and one resumed step from each
 The script exits 0 once it has printed its table (failed parts are rows with their error).
@@ -281,7 +281,8 @@ def dir_mb(path: Path) -> float:
 
 def train_rows(cfg_path, assets, work, dry, state: dict) -> list[dict]:
     steps, batch = (3, 4) if dry else (12, 8)
-    variants = {"full": [], "full + grad checkpointing": ["--gradient_checkpointing"], "LoRA": ["--use_lora"]}
+    variants = {"full": [], "full + grad checkpointing": ["--gradient_checkpointing"],
+                "full + fused AdamW": ["--fused_adam"], "LoRA": ["--use_lora"]}
     rows = []
     for name, extra in variants.items():
         r = run_train(train_cmd(cfg_path, assets, work / f"train_{len(rows)}", steps, batch, "zero2", dry, extra),

@@ -23,6 +23,6 @@ def test_gpu_check_dry_prints_every_part(tmp_path):
     assert not bad, bad
     items = " | ".join(r["item"] for r in rows)
     for expected in ("parity fp32", "plain vs cached", "bf16 max decode error", "cached+compile", "SigLIP",
-                     "SDPA kernels", "ZeRO-2 full", "grad checkpointing", "LoRA", "ZeRO-3",
+                     "SDPA kernels", "ZeRO-2 full", "grad checkpointing", "fused AdamW", "LoRA", "ZeRO-3",
                      "full checkpoint", "LoRA checkpoint"):
         assert expected in items, expected

@@ -216,8 +216,9 @@ def build_optimizer(args, params):
         cls = bnb.optim.AdamW8bit
     else:
         cls = torch.optim.AdamW
+    fused = {"fused": True} if args.fused_adam and not args.use_8bit_adam else {}
     return cls(params, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
-               weight_decay=args.adam_weight_decay, eps=args.adam_epsilon)
+               weight_decay=args.adam_weight_decay, eps=args.adam_epsilon, **fused)
 
 
 def unwrap_runner(model):
