@@ -255,43 +255,6 @@ class ModelPlanner:
         return list(chunks)
 
 
-@dataclass
-class ReplayDemo:
-    file: str
-    key: str
-    layout: str
-    scale: Any
-    actions: np.ndarray
-    ee_pos: np.ndarray
-    ee_ori: np.ndarray
-    expected_success: bool
-
-
-class ReplayPlanner:
-    """Chunks from a recorded demo: each action encoded against the RECORDED pose before it; the
-    worker decodes it against the live pose, exactly as it does with model predictions."""
-
-    def __init__(self, encoding: str):
-        self.encoding = encoding
-        self.encoded: dict[int, np.ndarray] = {}
-        self.scale = None
-
-    def begin(self, slot: int, act: Active) -> None:
-        from data.libero_mapping import encode_actions, pose_from_env_obs
-        from scripts.check_action_tracking import _pre_action_poses
-
-        d: ReplayDemo = act.job.demo
-        self.scale = d.scale
-        poses = _pre_action_poses(d.ee_pos, d.ee_ori, pose_from_env_obs(act.obs), d.layout)
-        self.encoded[slot] = encode_actions(d.actions, poses, self.encoding, d.scale)
-
-    def after_exec(self, slot: int, prev_obs: dict) -> None:
-        pass
-
-    def plan(self, slots: Sequence[int], acts: Sequence[Active]) -> list[np.ndarray]:
-        return [self.encoded[s][a.steps:] for s, a in zip(slots, acts)]
-
-
 # ================================================================================================
 # The rollout loop
 # ================================================================================================
@@ -621,31 +584,9 @@ def evaluate(args) -> int:
     return 0
 
 
-def load_replay_demos(path: Path, num: Optional[int]) -> tuple[str, int, list[ReplayDemo], dict]:
-    """(suite, task id, demos, {demo key: states[0]}) of a LIBERO HDF5 file."""
-    from data import libero_hdf5 as lh5
-    from scripts.check_action_tracking import task_of_file
-
-    demos, starts = [], {}
-    with lh5.open_file(path) as f:
-        layout = lh5.detect_layout(f, path)
-        scale = lh5.read_osc_scale(f, path)
-        suite, task_id = task_of_file(f, path)
-        for key in lh5.demo_keys(f, path)[: num or None]:
-            low = lh5.read_demo_lowdim(f, path, key)
-            grp = f[f"data/{key}"]
-            if "success" in grp.attrs:
-                expected = bool(grp.attrs["success"])
-            else:  # LIBERO's own files: dones[-1] = 1 marks the (successful) end of a human demo
-                expected = bool(np.asarray(grp["dones"][()])[-1]) if "dones" in grp else False
-            demos.append(ReplayDemo(str(path), key, layout, scale, low.actions, low.ee_pos, low.ee_ori, expected))
-            starts[key] = np.asarray(grp["states"][0], np.float64)
-    return suite, task_id, demos, starts
-
-
 def replay(args) -> int:
     from data import libero_hdf5 as lh5
-    from scripts.check_action_tracking import _max_dev_mm, _recorded_after
+    from libero_eval.replay import ReplayDemo, ReplayPlanner, load_replay_demos, max_dev_mm, recorded_after
 
     validate_common(args)
     if not args.demo_file:
@@ -674,10 +615,10 @@ def replay(args) -> int:
         row = {"file": d.file, "demo": d.key, "steps": act.steps if act else 0, "video": video, "error": error,
                "demo_success": int(d.expected_success)}
         if act is not None and act.eef and not error:
-            ref = _recorded_after(d.ee_pos, d.layout)[: len(act.eef)]
+            ref = recorded_after(d.ee_pos, d.layout)[: len(act.eef)]
             dev = np.linalg.norm(np.asarray(act.eef) - ref, axis=-1) * 1000.0
             env_success = bool(act.dones[-1]) if act.dones else False
-            row.update(max_eef_dev_mm=f"{_max_dev_mm(act.eef, ref):.3f}", mean_eef_dev_mm=f"{np.nanmean(dev):.3f}",
+            row.update(max_eef_dev_mm=f"{max_dev_mm(act.eef, ref):.3f}", mean_eef_dev_mm=f"{np.nanmean(dev):.3f}",
                        env_success=int(env_success), env_success_any=int(any(act.dones)),
                        success_match=int(env_success == d.expected_success))
         rows.append(row)

@@ -31,8 +31,9 @@ import numpy as np
 
 from configs.errors import exit_cli
 from data import libero_hdf5 as lh5
-from data.libero_mapping import Pose, decode_actions, encode_actions, pose_from_env_obs
+from data.libero_mapping import decode_actions, encode_actions, pose_from_env_obs
 from libero_eval import env as lenv
+from libero_eval.replay import max_dev_mm, pre_action_poses, recorded_after, task_of_file
 
 log = logging.getLogger("check_action_tracking")
 
@@ -49,44 +50,9 @@ class TrackingResult:
     closed_loop_mm: float  # same, executing abs_goal targets decoded against the live pose
 
 
-def task_of_file(f, path) -> tuple[str, int]:
-    """(suite, task id) from ``data.attrs['bddl_file_name']`` (``.../bddl_files/<suite>/<task>.bddl``)."""
-    bddl = f["data"].attrs.get("bddl_file_name")
-    if bddl is None:
-        raise lh5.LiberoDataError(path, "missing attribute", key="data.attrs['bddl_file_name']")
-    bddl = Path(bddl.decode() if isinstance(bddl, bytes) else str(bddl))
-    suite_name, task_name = bddl.parent.name, bddl.stem
-    suite = lenv.get_suite(suite_name)
-    names = suite.get_task_names()
-    if task_name not in names:
-        raise lh5.LiberoDataError(path, f"task {task_name!r} not in suite {suite_name}")
-    return suite_name, names.index(task_name)
-
-
-def _pre_action_poses(ee_pos, ee_ori, start: Pose, layout: str) -> Pose:
-    """Pose before each action: raw -> (start, obs[0..T-2]); no_noops -> obs[0..T-1]."""
-    if layout == "no_noops":
-        return Pose(ee_pos, ee_ori)
-    return Pose(np.concatenate([start.pos[None], ee_pos[:-1]]), np.concatenate([start.axis_angle[None], ee_ori[:-1]]))
-
-
-def _recorded_after(ee_pos, layout: str) -> np.ndarray:
-    """Recorded eef position after each action (no_noops: obs[t+1]; the last one is unknown -> NaN)."""
-    if layout == "raw":
-        return ee_pos
-    out = np.full_like(ee_pos, np.nan)
-    out[:-1] = ee_pos[1:]
-    return out
-
-
-def _max_dev_mm(live: list[np.ndarray], ref: np.ndarray) -> float:
-    d = np.linalg.norm(np.asarray(live) - ref, axis=-1)
-    return float(np.nanmax(d) * 1000.0)
-
-
 def track_demo(env, states: np.ndarray, demo: lh5.DemoLowDim, layout: str, scale) -> tuple[float, float, int]:
     """(open-loop mm, closed-loop mm, steps) for one demo (env already built for its task)."""
-    ref = _recorded_after(demo.ee_pos, layout)
+    ref = recorded_after(demo.ee_pos, layout)
 
     env.reset()
     obs = lenv.reset_to_state(env, states[0], lenv.GRIPPER_OPEN)
@@ -95,9 +61,9 @@ def track_demo(env, states: np.ndarray, demo: lh5.DemoLowDim, layout: str, scale
     for a in demo.actions:
         obs, _, _, _ = env.step(a)
         live.append(np.asarray(obs["robot0_eef_pos"]))
-    open_mm = _max_dev_mm(live, ref)
+    open_mm = max_dev_mm(live, ref)
 
-    goals = encode_actions(demo.actions, _pre_action_poses(demo.ee_pos, demo.ee_ori, start, layout), "abs_goal", scale)
+    goals = encode_actions(demo.actions, pre_action_poses(demo.ee_pos, demo.ee_ori, start, layout), "abs_goal", scale)
     env.reset()
     obs = lenv.reset_to_state(env, states[0], lenv.GRIPPER_OPEN)
     live = []
@@ -105,7 +71,7 @@ def track_demo(env, states: np.ndarray, demo: lh5.DemoLowDim, layout: str, scale
         a = decode_actions(goal, pose_from_env_obs(obs), "abs_goal", scale, binarize_gripper=True, clip=True)
         obs, _, _, _ = env.step(a)
         live.append(np.asarray(obs["robot0_eef_pos"]))
-    return open_mm, _max_dev_mm(live, ref), len(goals)
+    return open_mm, max_dev_mm(live, ref), len(goals)
 
 
 def check_file(path: str | Path, max_demos: int | None = None) -> list[TrackingResult]:

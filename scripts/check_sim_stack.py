@@ -334,7 +334,7 @@ def check_file(path: str | Path, max_demos: int | None = None, pixels: bool = Tr
     `flip` (flip the rendered images) and `state_noise` (add N(0, state_noise²) to the recorded
     qpos before anything is simulated or rendered) are deliberate mistakes, for testing the check.
     """
-    from scripts.check_action_tracking import task_of_file
+    from libero_eval.replay import task_of_file
 
     path = Path(path)
     results: list[DemoResult] = []
