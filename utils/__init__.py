@@ -1,0 +1,1 @@
+"""Small helpers with no project imports, so that every layer (configs .. scripts) may use them."""
