@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -52,6 +51,7 @@ from data.libero_mapping import (
     libero_image_to_view,
     noop_mask,
 )
+from utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -269,16 +269,9 @@ def _cache_path(spec: SuiteSpec, cfg: DataConfig, cache_dir: Path | None) -> Pat
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users of the data read the cache too
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj))
+        os.chmod(tmp, 0o644)  # other users of the data read the cache too, whatever the umask
 
 
 def build_suite_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None = None) -> tuple[dict, str]:

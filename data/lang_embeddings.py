@@ -14,15 +14,14 @@ dropped), the same normalisation the writer applies. A width that does not match
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import torch
 
 from configs.errors import UserError
+from utils.atomic import atomic_write_text
 
 MANIFEST = "manifest.json"
 
@@ -59,10 +58,7 @@ def write_lang_embedding_store(directory: str | Path, embeddings: Mapping[str, t
     if len(dims) > 1:
         raise LangEmbeddingError(f"embeddings have mixed widths {sorted(dims)}")
     manifest = {"model": model, "dim": dims.pop() if dims else 0, "embeddings": files}
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(manifest, fh, indent=1, sort_keys=True)
-    os.replace(tmp, directory / MANIFEST)
+    atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
     return directory / MANIFEST
 
 

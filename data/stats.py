@@ -8,8 +8,6 @@ step. Slots outside the masks are reported as 0, like the official ``dataset_sta
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import numpy as np
 
 from data.dataset import LiberoDataset
 from data.libero_mapping import action_mask, state_mask
+from utils.atomic import atomic_write_text
 
 STAT_KEYS = ("mean", "std", "min", "max")
 
@@ -58,13 +57,5 @@ def merge_stats_file(path: str | Path, new: dict[str, dict[str, Any]]) -> dict[s
             raise ValueError(f"{path}: existing stats file is not valid JSON ({e}); move it away first") from None
     data.update(new)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
     return data
