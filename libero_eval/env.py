@@ -31,6 +31,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from utils.atomic import atomic_write_text
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -112,9 +114,7 @@ def ensure_libero_config() -> Path | None:
         "assets": str(pkg_root / "assets"),
     }
     cfg_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cfg_file.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(paths), encoding="utf-8")
-    os.replace(tmp, cfg_file)
+    atomic_write_text(cfg_file, yaml.safe_dump(paths))
     log.info("wrote LIBERO path config %s", cfg_file)
     return cfg_file
 

@@ -17,6 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from utils.atomic import atomic_path, atomic_write_text
+
 # What makes two trials comparable: a run (outs/metrics/<run>) holds one value of each; a rerun with
 # other settings is refused (run.json), so resumed rows never mix settings.
 RUN_SETTINGS = ("checkpoint", "exec_horizon", "max_steps", "num_steps_wait", "resolution", "dtype",
@@ -86,15 +88,11 @@ def append_row(path: Path, row: dict, fields: Sequence[str] = TRIAL_FIELDS) -> N
 
 def write_csv_atomic(path: Path, rows: Sequence[dict], fields: Sequence[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path, fsync=True) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(fields), lineterminator="\n")
         w.writeheader()
         for r in rows:
             w.writerow({k: r.get(k, "") for k in fields})
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def check_run_settings(mdir: Path, settings: dict) -> None:
@@ -112,12 +110,10 @@ def check_run_settings(mdir: Path, settings: dict) -> None:
                                       f"use another --run_name (the launchers' default names include the settings)")
         return
     mdir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     from libero_eval.versions import sim_versions
 
-    tmp.write_text(json.dumps({"settings": {k: settings[k] for k in RUN_SETTINGS}, "versions": sim_versions()},
-                              indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"settings": {k: settings[k] for k in RUN_SETTINGS},
+                                        "versions": sim_versions()}, indent=1))
 
 
 def trial_key(row: dict) -> tuple[str, int, int]:
