@@ -38,6 +38,7 @@ import torch
 
 from configs.errors import exit_cli
 from configs.loader import load_config
+from utils.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "libero_format" / "put_the_bowl_on_the_stove_demo.hdf5"
@@ -374,9 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     info = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu", "dtype": str(dtype),
             "config": cfg_path, "torch": torch.__version__, "rows": check.rows}
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2, default=str))
-    os.replace(tmp, out)
+    atomic_write_text(out, json.dumps(info, indent=2, default=str))
     print(f"json: {out}")
     return 0
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 
 from configs.errors import exit_cli
 from libero_eval import env as lenv
+from utils.atomic import atomic_path
 
 log = logging.getLogger("make_demo_dataset")
 
@@ -365,46 +365,44 @@ def make_task_file(
             "seed": seed, "length_scale": length_scale, "only_success": only_success}
     rollout = rollout_raw if fmt == "raw" else rollout_no_noops
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     kept, total, steps_run, t0 = 0, 0, 0, time.perf_counter()
     try:
-        with h5py.File(tmp, "w") as f:
-            data = f.create_group("data")
-            for k, v in file_attrs(env, suite_obj, task_id, task, resolution, fmt, seed, args).items():
-                data.attrs[k] = v
-            model_xml = lenv._inner(env).sim.model.get_xml()
-            episode_iter = range(episodes)
-            if progress:
-                from tqdm import tqdm
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                data = f.create_group("data")
+                for k, v in file_attrs(env, suite_obj, task_id, task, resolution, fmt, seed, args).items():
+                    data.attrs[k] = v
+                model_xml = lenv._inner(env).sim.model.get_xml()
+                episode_iter = range(episodes)
+                if progress:
+                    from tqdm import tqdm
 
-                episode_iter = tqdm(episode_iter, desc=f"{suite}/{task.name}", unit="ep", leave=False)
-            for ep in episode_iter:
-                rng = np.random.default_rng([seed, task_id, ep])
-                init_idx = ep % len(init_states)
-                params = sample_motion(rng, length_scale)
-                demo, motion = rollout(env, init_states[init_idx],
-                                       lambda obs: ScriptedMotion(params, target_object(env, obs), rng))
-                steps_run += motion.length + lenv.NUM_STEPS_WAIT
-                if only_success and not demo["success"]:
-                    continue
-                extra = {"init_state_index": np.int64(init_idx), "generator_seed": np.int64(seed),
-                         "success": np.bool_(demo["success"]), "target_object": motion.obj,
-                         "motion_params": json.dumps(asdict(motion.p))}
-                total += write_demo(data.create_group(f"demo_{kept}"), demo, model_xml, extra)
-                kept += 1
-            data.attrs["num_demos"] = np.int64(kept)
-            data.attrs["total"] = np.int64(total)
-        dt = time.perf_counter() - t0
-        log.info("%s: %d/%d demos, %d samples, %.1f s (%.3f s per simulated step)",
-                 path, kept, episodes, total, dt, dt / max(steps_run, 1))
-        if kept == 0:
-            log.warning("%s: no demo kept (only_success and no episode succeeded); no file written", path)
-            tmp.unlink(missing_ok=True)
-            return None
-        os.replace(tmp, path)
+                    episode_iter = tqdm(episode_iter, desc=f"{suite}/{task.name}", unit="ep", leave=False)
+                for ep in episode_iter:
+                    rng = np.random.default_rng([seed, task_id, ep])
+                    init_idx = ep % len(init_states)
+                    params = sample_motion(rng, length_scale)
+                    demo, motion = rollout(env, init_states[init_idx],
+                                           lambda obs: ScriptedMotion(params, target_object(env, obs), rng))
+                    steps_run += motion.length + lenv.NUM_STEPS_WAIT
+                    if only_success and not demo["success"]:
+                        continue
+                    extra = {"init_state_index": np.int64(init_idx), "generator_seed": np.int64(seed),
+                             "success": np.bool_(demo["success"]), "target_object": motion.obj,
+                             "motion_params": json.dumps(asdict(motion.p))}
+                    total += write_demo(data.create_group(f"demo_{kept}"), demo, model_xml, extra)
+                    kept += 1
+                data.attrs["num_demos"] = np.int64(kept)
+                data.attrs["total"] = np.int64(total)
+            dt = time.perf_counter() - t0
+            log.info("%s: %d/%d demos, %d samples, %.1f s (%.3f s per simulated step)",
+                     path, kept, episodes, total, dt, dt / max(steps_run, 1))
+            if kept == 0:
+                log.warning("%s: no demo kept (only_success and no episode succeeded); no file written", path)
+                tmp.unlink()  # atomic_path then writes nothing
+                return None
         return path
     finally:
-        tmp.unlink(missing_ok=True)
         lenv.close_env(env)
 
 

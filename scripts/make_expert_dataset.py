@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -37,6 +36,7 @@ from configs.errors import exit_cli
 from libero_eval import env as lenv
 from scripts import make_demo_dataset as mdd
 from scripts import scripted_expert as se
+from utils.atomic import atomic_path
 
 log = logging.getLogger("make_expert_dataset")
 
@@ -127,66 +127,65 @@ def make_task_file(
     rollout = mdd.rollout_raw if fmt == "raw" else mdd.rollout_no_noops
     recorder = _RecordReset(env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     kept, total, attempts, steps_run, t0 = 0, 0, 0, 0, time.perf_counter()
     min_dists = []
     try:
-        with h5py.File(tmp, "w") as f:
-            data = f.create_group("data")
-            attrs = mdd.file_attrs(env, suite_obj, task_id, task_obj, resolution, fmt, seed, args)
-            attrs["generator"] = GENERATOR
-            for k, v in attrs.items():
-                data.attrs[k] = v
-            model_xml = lenv._inner(env).sim.model.get_xml()
-            bar = None
-            if progress:
-                from tqdm import tqdm
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                data = f.create_group("data")
+                attrs = mdd.file_attrs(env, suite_obj, task_id, task_obj, resolution, fmt, seed, args)
+                attrs["generator"] = GENERATOR
+                for k, v in attrs.items():
+                    data.attrs[k] = v
+                model_xml = lenv._inner(env).sim.model.get_xml()
+                bar = None
+                if progress:
+                    from tqdm import tqdm
 
-                bar = tqdm(total=episodes, desc=f"{suite}/{task_obj.name}", unit="demo", leave=False)
-            while kept < episodes and attempts < max_attempts:
-                attempt = attempts
-                attempts += 1
-                env.seed(reset_seed(seed, task_id, attempt))  # np.random: env.reset()'s placement sampler
-                rng = np.random.default_rng([seed, task_id, attempt])
-                made = {}
+                    bar = tqdm(total=episodes, desc=f"{suite}/{task_obj.name}", unit="demo", leave=False)
+                while kept < episodes and attempts < max_attempts:
+                    attempt = attempts
+                    attempts += 1
+                    env.seed(reset_seed(seed, task_id, attempt))  # np.random: env.reset()'s placement sampler
+                    rng = np.random.default_rng([seed, task_id, attempt])
+                    made = {}
 
-                def make_motion(obs, _rng=rng, _made=made):
-                    _made["expert"] = se.make_expert(env, obs, suite, task_obj.name, _rng)
-                    return _made["expert"]
+                    def make_motion(obs, _rng=rng, _made=made):
+                        _made["expert"] = se.make_expert(env, obs, suite, task_obj.name, _rng)
+                        return _made["expert"]
 
-                demo, expert = rollout(recorder, None, make_motion)
-                steps_run += expert.t + lenv.NUM_STEPS_WAIT
-                if not demo["success"]:
-                    log.info("attempt %d failed in phase %s; discarded", attempt, expert.phase)
-                    continue
-                dist = min_init_state_distance(env, recorder.reset_state, init_states)
-                min_dists.append(dist)
-                extra = {"reset_seed": np.int64(reset_seed(seed, task_id, attempt)), "attempt": np.int64(attempt),
-                         "generator_seed": np.int64(seed), "success": np.bool_(True),
-                         "min_init_state_dist": np.float64(dist),
-                         "expert_variation": json.dumps(asdict(expert.ctx.var)),
-                         "expert_phases": json.dumps(expert.phase_log)}
-                total += mdd.write_demo(data.create_group(f"demo_{kept}"), demo, model_xml, extra)
-                kept += 1
+                    demo, expert = rollout(recorder, None, make_motion)
+                    steps_run += expert.t + lenv.NUM_STEPS_WAIT
+                    if not demo["success"]:
+                        log.info("attempt %d failed in phase %s; discarded", attempt, expert.phase)
+                        continue
+                    dist = min_init_state_distance(env, recorder.reset_state, init_states)
+                    min_dists.append(dist)
+                    extra = {"reset_seed": np.int64(reset_seed(seed, task_id, attempt)), "attempt": np.int64(attempt),
+                             "generator_seed": np.int64(seed), "success": np.bool_(True),
+                             "min_init_state_dist": np.float64(dist),
+                             "expert_variation": json.dumps(asdict(expert.ctx.var)),
+                             "expert_phases": json.dumps(expert.phase_log)}
+                    total += mdd.write_demo(data.create_group(f"demo_{kept}"), demo, model_xml, extra)
+                    kept += 1
+                    if bar is not None:
+                        bar.update(1)
                 if bar is not None:
-                    bar.update(1)
-            if bar is not None:
-                bar.close()
-            data.attrs["num_demos"] = np.int64(kept)
-            data.attrs["total"] = np.int64(total)
-            data.attrs["attempts"] = np.int64(attempts)
-        dt = time.perf_counter() - t0
-        log.info("%s: %d demos from %d attempts, %d samples, %.1f s (%.1f s per attempt, %.3f s per step); "
-                 "object placements vs benchmark init states: min distance %.4f m", path, kept, attempts, total,
-                 dt, dt / max(attempts, 1), dt / max(steps_run, 1), min(min_dists) if min_dists else float("nan"))
-        if kept < episodes:
-            log.warning("%s: only %d/%d successful demos after %d attempts", path, kept, episodes, attempts)
-        if kept == 0:
-            return None
-        os.replace(tmp, path)
+                    bar.close()
+                data.attrs["num_demos"] = np.int64(kept)
+                data.attrs["total"] = np.int64(total)
+                data.attrs["attempts"] = np.int64(attempts)
+            dt = time.perf_counter() - t0
+            log.info("%s: %d demos from %d attempts, %d samples, %.1f s (%.1f s per attempt, %.3f s per step); "
+                     "object placements vs benchmark init states: min distance %.4f m", path, kept, attempts, total,
+                     dt, dt / max(attempts, 1), dt / max(steps_run, 1), min(min_dists) if min_dists else float("nan"))
+            if kept < episodes:
+                log.warning("%s: only %d/%d successful demos after %d attempts", path, kept, episodes, attempts)
+            if kept == 0:
+                tmp.unlink()  # atomic_path then writes nothing
+                return None
         return path
     finally:
-        tmp.unlink(missing_ok=True)
         lenv.close_env(env)
 
 
