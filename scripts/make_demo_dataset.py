@@ -39,6 +39,7 @@ import h5py
 import numpy as np
 
 from configs.errors import exit_cli
+from data.libero_mapping import noop_mask
 from libero_eval import env as lenv
 from utils.atomic import atomic_path
 
@@ -49,7 +50,6 @@ FORMATS = ("raw", "no_noops")
 DEFAULT_RESOLUTION = {"raw": 128, "no_noops": 256}
 # create_dataset.py records with this camera order (it shows in env_args).
 DATASET_CAMERAS = ("robot0_eye_in_hand", "agentview")
-NOOP_EPS = 1e-4  # OpenVLA: ||a[:6]|| below this and the same gripper command -> no-op
 POS_SCALE = 0.05  # m per unit OSC action (robosuite osc_pose output_max[:3])
 GENERATOR = "scripts/make_demo_dataset.py"
 
@@ -162,11 +162,12 @@ class ScriptedMotion:
 
 
 def is_noop(action: np.ndarray, prev_action: np.ndarray | None) -> bool:
-    """OpenVLA's no-op test (prev_action = the last *executed* action; None for the first)."""
-    still = float(np.linalg.norm(action[:6])) < NOOP_EPS
-    if prev_action is None:
-        return still
-    return still and action[6] == prev_action[6]
+    """The data code's no-op rule (`noop_mask`), so demos and ``filter_noops`` agree on what a no-op is.
+
+    As in OpenVLA's regeneration, ``prev_action`` is the last *executed* action (None before any).
+    """
+    pair = [action] if prev_action is None else [prev_action, action]
+    return bool(noop_mask(np.stack(pair))[-1])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from data.libero_mapping import NOOP_EPS
 from libero_eval import env as lenv
 from scripts import make_demo_dataset as mdd
 
@@ -166,7 +167,7 @@ def test_no_noops_variant(nn_file):
             assert g["obs/agentview_rgb"].shape == (n, 256, 256, 3)
             a = g["actions"][()]
             # no-op transitions were dropped: every step moves or changes the gripper
-            moving = np.linalg.norm(a[:, :6], axis=1) >= mdd.NOOP_EPS
+            moving = np.linalg.norm(a[:, :6], axis=1) >= NOOP_EPS
             grip_change = np.r_[True, a[1:, 6] != a[:-1, 6]]
             assert np.all(moving | grip_change)
             params = json.loads(g.attrs["motion_params"])
