@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Sequence
 
 from configs.errors import exit_cli
+from configs.suites import LIBERO_SUITES
 
 REPO_ROOT = Path(__file__).resolve().parent
-SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10", "libero_90")
 # Where each source lives on the hub, which files belong to a suite, and the local folder name.
 # The official raw files (LIBERO's create_dataset layout, 128x128) are in the dataset repo
 # yifengzhu-hf/LIBERO-datasets, one folder per suite. No-noops HDF5 files (OpenVLA's regeneration,
@@ -240,7 +240,7 @@ def download_lerobot(repo_id: str, dest_root: Path, revision: str | None = None)
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--suites", nargs="+", default=None, choices=SUITES, help="suites (default: all five; HDF5 only)")
+    ap.add_argument("--suites", nargs="+", default=None, choices=LIBERO_SUITES, help="suites (default: all five; HDF5 only)")
     ap.add_argument("--format", choices=("hdf5", "lerobot"), default="hdf5",
                     help="hdf5: one LIBERO file per task (default); lerobot: a LeRobot dataset repo, all suites "
                     "in one (default repo %s)" % LEROBOT_DEFAULT_REPO)
@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     if args.format == "lerobot":
         return main_lerobot(args, out)
-    args.suites = args.suites or list(SUITES)
+    args.suites = args.suites or list(LIBERO_SUITES)
     src = SOURCES[args.source]
     if args.verify:
         from scripts.verify_dataset import verify_folders

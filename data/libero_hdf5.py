@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from configs.errors import UserError
+from configs.suites import LIBERO_SUITES
 from data.libero_mapping import OscScale
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ def resolve_instruction_source(source: str) -> str:
         raise ValueError(f"unknown instruction source {source!r}; expected one of {INSTRUCTION_SOURCES} "
                          f"(or the alias 'file')")
     return source
-STANDARD_SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10", "libero_90")
 IMAGE_KEYS = ("obs/agentview_rgb", "obs/eye_in_hand_rgb")  # -> cam_high, right_wrist slots
 LOWDIM_KEYS = {"actions": 7, "obs/ee_pos": 3, "obs/ee_ori": 3, "obs/gripper_states": 2}
 JOINT_KEY = "obs/joint_states"
@@ -159,7 +159,7 @@ def _benchmark_languages() -> dict[str, str]:
     table = benchmark.get_benchmark_dict()
     # Only the standard suites: packaged variants (e.g. LIBERO-PRO's *_lan) reuse task names with
     # paraphrased language.
-    for name in STANDARD_SUITES:
+    for name in LIBERO_SUITES:
         if name not in table:
             continue
         suite = table[name]()

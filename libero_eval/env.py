@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from configs.suites import LIBERO_SUITES, check_suite
 from utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ SUITE_MAX_STEPS: dict[str, int] = {
     "libero_10": 520,  # longest demo 505
     "libero_90": 400,  # longest demo 373
 }
-VALID_SUITES: tuple[str, ...] = tuple(SUITE_MAX_STEPS)
+VALID_SUITES: tuple[str, ...] = LIBERO_SUITES
 # Dummy steps at the start of every episode so that objects dropped by the init state settle.
 NUM_STEPS_WAIT = 10
 # The settle action: no arm motion (OSC delta 0), gripper open (-1 = open, +1 = close).
@@ -177,8 +178,7 @@ def check_render_backend() -> str:
 # ------------------------------------------------------------------------------------------------
 def get_suite(name: str, task_order_index: int = 0):
     """The LIBERO benchmark object for `name` (one of VALID_SUITES); ValueError otherwise."""
-    if not isinstance(name, str) or name not in SUITE_MAX_STEPS:
-        raise ValueError(f"unknown LIBERO suite {name!r}; valid suites: {', '.join(VALID_SUITES)}")
+    check_suite(name)
     bench = _libero().benchmark.get_benchmark_dict()
     if name not in bench:
         raise ValueError(
@@ -198,10 +198,7 @@ def suite_name(suite) -> str:
 
 def max_steps(suite) -> int:
     """Policy-step budget of an episode of `suite` (excluding the settle steps)."""
-    name = suite_name(suite)
-    if name not in SUITE_MAX_STEPS:
-        raise ValueError(f"unknown LIBERO suite {name!r}; valid suites: {', '.join(VALID_SUITES)}")
-    return SUITE_MAX_STEPS[name]
+    return SUITE_MAX_STEPS[check_suite(suite_name(suite))]
 
 
 def _check_task_id(suite, task_id: int) -> None:

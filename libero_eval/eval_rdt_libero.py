@@ -48,6 +48,7 @@ import numpy as np
 
 from configs.errors import UserError
 from configs.errors import exit_cli
+from configs.suites import UnknownSuiteError, check_suite
 from libero_eval import env as lenv
 from libero_eval.metrics import (
     REPLAY_FIELDS,
@@ -428,8 +429,7 @@ def validate_common(args) -> None:
 
 
 def validate_tasks(args) -> tuple[Any, list[int]]:
-    if args.suite not in lenv.VALID_SUITES:
-        raise EvalInputError(f"unknown suite {args.suite!r}; valid suites: {', '.join(lenv.VALID_SUITES)}")
+    check_suite(args.suite, "--suite")
     try:
         suite = lenv.get_suite(args.suite)
     except ValueError as exc:
@@ -478,8 +478,7 @@ def evaluate(args) -> int:
 
     validate_common(args)
     args.num_trials = args.num_trials or 50
-    if args.suite not in lenv.VALID_SUITES:
-        raise EvalInputError(f"unknown suite {args.suite!r}; valid suites: {', '.join(lenv.VALID_SUITES)}")
+    check_suite(args.suite, "--suite")
     if not args.checkpoint:
         raise EvalInputError("--checkpoint is required (or --policy replay --demo_file F, or --summarize_only)")
     try:
@@ -658,7 +657,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.policy == "replay":
             return replay(args)
         return evaluate(args)
-    except EvalInputError as exc:
+    except (EvalInputError, UnknownSuiteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from configs.suites import check_suite
 from data import libero_hdf5 as lh5
 from data.libero_mapping import Pose, encode_actions, pose_from_env_obs
 from libero_eval import env as lenv
@@ -25,6 +26,7 @@ def task_of_file(f, path) -> tuple[str, int]:
         raise lh5.LiberoDataError(path, "missing attribute", key="data.attrs['bddl_file_name']")
     bddl = Path(bddl.decode() if isinstance(bddl, bytes) else str(bddl))
     suite_name, task_name = bddl.parent.name, bddl.stem
+    check_suite(suite_name, f"{path}: data.attrs['bddl_file_name'] {str(bddl)!r}")
     suite = lenv.get_suite(suite_name)
     names = suite.get_task_names()
     if task_name not in names:

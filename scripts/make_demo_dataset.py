@@ -39,6 +39,7 @@ import h5py
 import numpy as np
 
 from configs.errors import exit_cli
+from configs.suites import check_suite
 from data.libero_mapping import noop_mask
 from libero_eval import env as lenv
 from utils.atomic import atomic_path
@@ -446,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        check_suite(args.suite, "--suite")
         paths = make_dataset(
             args.suite, args.tasks, args.episodes, args.out, fmt=args.format, resolution=args.resolution,
             seed=args.seed, length_scale=args.length_scale, only_success=args.only_success,

@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 
 from configs.errors import exit_cli
+from configs.suites import check_suite
 from libero_eval import env as lenv
 from scripts import make_demo_dataset as mdd
 from scripts import scripted_expert as se
@@ -212,9 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         lenv.check_render_backend()
+        check_suite(args.suite, "--suite")
         tasks = se.supported_tasks(args.suite) if args.tasks == ["all"] else args.tasks
-        if args.tasks == ["all"]:
-            lenv.get_suite(args.suite)  # validates the suite name
         paths = [make_task_file(args.suite, t, args.episodes, args.out, fmt=args.format, resolution=args.resolution,
                                 seed=args.seed, max_attempts=args.max_attempts, overwrite=not args.no_overwrite,
                                 progress=not args.no_progress) for t in tasks]

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from configs.suites import LIBERO_SUITES, UnknownSuiteError, check_suite
 from libero_eval import env as lenv
 
 
@@ -11,6 +12,16 @@ def test_protocol_constants():
     assert lenv.NUM_STEPS_WAIT == 10
     np.testing.assert_array_equal(lenv.SETTLE_ACTION, [0, 0, 0, 0, 0, 0, -1])
     assert lenv.max_steps("libero_10") == 520
+    assert tuple(lenv.SUITE_MAX_STEPS) == lenv.VALID_SUITES == LIBERO_SUITES  # a budget for every suite
+
+
+def test_check_suite_is_one_line_naming_the_flag():
+    assert check_suite("libero_10", "--suite") == "libero_10"
+    with pytest.raises(UnknownSuiteError, match=r"^--suite: unknown LIBERO suite 'libero_nope'; "
+                                                 r"valid suites: libero_spatial, .*, libero_90$"):
+        check_suite("libero_nope", "--suite")
+    with pytest.raises(ValueError, match="^unknown LIBERO suite"):  # callers catching ValueError still do
+        lenv.max_steps("libero_nope")
 
 
 @pytest.mark.sim
