@@ -7,7 +7,7 @@ what explains a 0%: the expert on the same init states, ``--policy replay`` of t
 through encode -> decode, the held-out sampled-action MSE, and whole-chunk execution
 (``--diag_horizon 64``) next to re-planning.
 
-    python -m scripts.bench_learning                          # default task, ~30 min with demos cached
+    python -m scripts.bench_learning                          # turn on the stove, ~25 min with demos cached
     python -m scripts.bench_learning --tasks libero_goal/1 libero_goal/7 libero_object/0
     python -m scripts.bench_learning --tasks libero_goal/1 libero_goal/7 --multitask   # one policy
     python -m scripts.bench_learning --set dataset.action_encoding=delta --mixed_precision bf16
@@ -37,7 +37,7 @@ from configs.loader import load_config
 
 log = logging.getLogger("bench_learning")
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TASKS = ("libero_goal/put_the_bowl_on_the_stove",)
+DEFAULT_TASKS = ("libero_goal/turn_on_the_stove",)
 
 
 @dataclass
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="suite/task (task: id, name or instruction) with a scripted expert")
     ap.add_argument("--multitask", action="store_true", help="train one policy on all --tasks together")
     ap.add_argument("--config", default="configs/learn.yaml")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                    help="config overrides (repeatable)")
     ap.add_argument("--mixed_precision", choices=("no", "bf16"), default="no",
                     help="training autocast (bf16 also evaluates in bfloat16)")
     ap.add_argument("--episodes", type=int, default=40, help="expert demos per task (cached)")
@@ -204,7 +205,7 @@ def train(tasks: list[Task], args, steps: int, run_dir: Path) -> Path:
         run([sys.executable, "main_sft.py", "--config_path", args.config, "--set", *sets, "--output_dir", str(ckpts),
              "--precomp_lang_embed", str(lang), "--max_train_steps", str(steps), "--seed", str(args.seed),
              "--mixed_precision", args.mixed_precision], logs / "train.log", f"train {steps} steps")
-    if args.baseline and not (ckpts / "checkpoint-0" / "train_config.json").is_file():
+    if args.baseline and not (run_dir / "untrained" / "checkpoint-0" / "train_config.json").is_file():
         run([sys.executable, "main_sft.py", "--config_path", args.config, "--set", *sets,
              "--output_dir", str(run_dir / "untrained"), "--precomp_lang_embed", str(lang), "--max_train_steps", "0",
              "--seed", str(args.seed), "--sample_period", "-1"], logs / "untrained.log", "untrained policy")
