@@ -18,7 +18,7 @@ Protocol (after one unsolicited ("ok", {"pid"}) once the simulator stack is impo
 A simulator exception is reported as "error" and the env is rebuilt for the next trial; if the
 process itself dies the parent sees EOF and starts a new worker.
 
-Fault injection for the tests (``train/faults.py`` syntax): ``RDT_FAULT=sim_kill@<trial>`` SIGKILLs
+Fault injection for the tests (``utils/faults.py`` syntax): ``RDT_FAULT=sim_kill@<trial>`` SIGKILLs
 the worker, ``RDT_FAULT=sim_error@<trial>`` raises, at the first executed segment of that trial.
 """
 from __future__ import annotations
@@ -51,13 +51,13 @@ def video_frame(obs: dict) -> np.ndarray:
 def _maybe_fault(trial: int) -> None:
     if "RDT_FAULT" not in os.environ:
         return
-    from train.faults import _armed
+    from utils.faults import armed
 
-    if _armed("sim_kill", trial):
+    if armed("sim_kill", trial):
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
-    if _armed("sim_error", trial):
+    if armed("sim_error", trial):
         raise RuntimeError(f"injected simulator fault (RDT_FAULT sim_error@{trial})")
 
 

@@ -1,7 +1,7 @@
 """Training: exact resume, crash-safe checkpoints, pruning, NaN stop, LoRA, DeepSpeed on CPU.
 
 The runs are real `main_sft.py` processes on the tiny config; faults are real SIGKILLs injected with
-RDT_FAULT (train/faults.py).
+RDT_FAULT (utils/faults.py).
 """
 import json
 import os

@@ -23,7 +23,7 @@ import torch
 from configs.errors import UserError
 from configs.loader import ConfigError
 from train import checkpointing as ckpt
-from train.faults import maybe_fault
+from utils.faults import maybe_fault
 
 log = logging.getLogger("train")
 

@@ -13,7 +13,7 @@ import os
 import signal
 
 
-def _armed(kind: str, step: int) -> bool:
+def armed(kind: str, step: int) -> bool:
     spec = os.environ.get("RDT_FAULT", "")
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, at = item.partition("@")
@@ -23,7 +23,7 @@ def _armed(kind: str, step: int) -> bool:
 
 
 def maybe_fault(kind: str, step: int, value=None):
-    if _armed(kind, step):
+    if armed(kind, step):
         if kind == "nan_loss":
             return value * float("nan")
         os.kill(os.getpid(), signal.SIGKILL)
