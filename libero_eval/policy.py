@@ -4,7 +4,7 @@ Everything is rebuilt from the checkpoint folder alone (``train_config.json`` wr
 ``train/train_sft.py``): the runner, the SigLIP / T5 encoders, the action encoding, whether joints
 are in the state, the control frequency and the instruction source. The observation -> model input
 path reuses the training code: ``data.libero_mapping`` (state vector, image flip, action mask) and
-``train.batch.collate``-style dicts fed to ``train.batch.Conditioner(train=False)``, so training and
+``train.batch.collate``-style dicts fed to ``policy.conditioning.Conditioner(train=False)``, so training and
 evaluation condition the model identically.
 
 Image history (``common.img_history_size = 2``), per environment slot::
@@ -103,7 +103,7 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
     Raises `PolicyError` with the fix."""
     from configs.loader import apply_override, load_config
     from models.loading import looks_like_hub_id
-    from train.checkpointing import complete_checkpoints
+    from policy.checkpoints import complete_checkpoints
 
     path = Path(source)
     if not path.exists() and looks_like_hub_id(source) and config is not None:  # e.g. the released base model
@@ -174,7 +174,7 @@ class RDTPolicy:
     def __init__(self, runner, vision, cfg: Mapping[str, Any], device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, text=None, lang_store=None, text_loader=None,
                  num_inference_steps: Optional[int] = None, checkpoint: str = ""):
-        from train.batch import Conditioner
+        from policy.conditioning import Conditioner
 
         self.runner, self.vision, self.text = runner, vision, text
         self.cfg = cfg
@@ -326,7 +326,7 @@ class RDTPolicy:
         Pushes each observation into its slot's history first; slots whose history holds a single
         frame (episode start) repeat it as the t-1 frame with mask False.
         """
-        from train.batch import pad_embeddings
+        from policy.conditioning import pad_embeddings
 
         B = len(obs_batch)
         slots = list(range(B)) if slots is None else list(slots)

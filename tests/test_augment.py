@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from train import augment
+from policy import augment
 
 
 def test_corruption_always_adds_one_noise_and_blurs_half_the_images(monkeypatch):

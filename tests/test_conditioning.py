@@ -1,10 +1,10 @@
-"""Condition dropout and noise (train.batch.Conditioner), measured on a large batch: what is dropped,
+"""Condition dropout and noise (policy.conditioning.Conditioner), measured on a large batch: what is dropped,
 how often, and what replaces it."""
 import numpy as np
 import pytest
 import torch
 
-from train.batch import Conditioner, ConditioningOptions
+from policy.conditioning import Conditioner, ConditioningOptions
 
 B, SLOTS, L, D = 4000, 6, 5, 8
 STATE_MEAN = np.linspace(0.1, 1.0, 128)

@@ -1,19 +1,16 @@
-"""From dataset samples to the runner's inputs.
+"""From dataset samples to a training batch.
 
 ``collate`` stacks samples on the CPU (images stay uint8: 4x less to move than float). Everything
-else happens on the training device in ``Conditioner``: condition dropout, state noise, image
-augmentation, SigLIP (only on real images) and T5 (online, or precomputed embeddings).
-All randomness comes from one ``torch.Generator`` per step, so a resumed run replays it exactly.
+else happens on the training device in ``policy.conditioning.Conditioner``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from train.augment import augment_images
+from policy.conditioning import pad_embeddings
 
 
 def collate(samples: Sequence[dict]) -> dict[str, Any]:
@@ -39,136 +36,3 @@ def action_targets(batch: dict, device) -> torch.Tensor:
     """The diffusion target (B, T, 128), float32 whatever the mixed precision: abs_goal chunks hold
     world-frame positions (~1 m), where bf16 is only good to +-4 mm (0.08 action units after decode)."""
     return batch["actions"].to(device, dtype=torch.float32, non_blocking=True)
-
-
-def pad_embeddings(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """List of (L_i, D) -> zero-padded (B, L, D) and its (B, L) bool mask."""
-    for e in embeds:
-        if e.ndim != 2:
-            raise ValueError(f"language embeddings must be (L, D), got shape {tuple(e.shape)}")
-    length = max(e.shape[0] for e in embeds)
-    out = embeds[0].new_zeros(len(embeds), length, embeds[0].shape[1])
-    mask = torch.zeros(len(embeds), length, dtype=torch.bool)
-    for i, e in enumerate(embeds):
-        out[i, : e.shape[0]] = e
-        mask[i, : e.shape[0]] = True
-    return out, mask
-
-
-@dataclass
-class ConditioningOptions:
-    cond_mask_prob: float = 0.1      # prob. of dropping language / each camera / the state / ctrl freq
-    cam_ext_mask_prob: float = -1.0  # external camera (cam_high) drop prob.; < 0: same as cond_mask_prob
-    state_noise_snr: Optional[float] = None
-    image_aug: bool = False
-
-    @classmethod
-    def from_config(cls, ds_cfg: dict) -> "ConditioningOptions":
-        return cls(cond_mask_prob=float(ds_cfg.get("cond_mask_prob", 0.1)),
-                   cam_ext_mask_prob=float(ds_cfg.get("cam_ext_mask_prob", -1.0)),
-                   state_noise_snr=ds_cfg.get("state_noise_snr"),
-                   image_aug=bool(ds_cfg.get("image_aug", False)))
-
-
-class Conditioner:
-    """Turns a collated batch into ``RDTRunner.compute_loss`` / ``predict_action`` keyword arguments.
-
-    vision: SiglipVisionTower; text: T5Embedder or None (then batches must carry precomputed
-    ``lang_embeds`` and ``empty_lang_embed`` is the embedding of "" used for language dropout);
-    stats: {suite: {"state_mean": [128], "state_std": [128]}} for state dropout / noise.
-    """
-
-    def __init__(self, vision, text=None, empty_lang_embed: Optional[torch.Tensor] = None,
-                 stats: Optional[dict] = None, options: ConditioningOptions = ConditioningOptions(),
-                 dtype: torch.dtype = torch.float32, num_cameras: int = 3):
-        self.vision, self.text = vision, text
-        self.empty_lang_embed = empty_lang_embed
-        self.stats = stats or {}
-        self.opt = options
-        self.dtype = dtype
-        self.num_cameras = num_cameras
-
-    @property
-    def device(self) -> torch.device:
-        return self.vision.device
-
-    def _suite_stat(self, suites: Sequence[str], key: str) -> torch.Tensor:
-        rows = []
-        for s in suites:
-            if s not in self.stats or key not in self.stats[s]:
-                raise KeyError(f"dataset statistics for suite {s!r} lack {key!r}: run "
-                               f"`python -m scripts.compute_dataset_stats` (configs/dataset_stat.json)")
-            rows.append(self.stats[s][key])
-        return torch.tensor(np.asarray(rows), dtype=torch.float32, device=self.device)
-
-    def _language(self, batch, drop: torch.Tensor):
-        if self.text is not None:
-            texts = ["" if d else t for t, d in zip(batch["instructions"], drop.tolist())]
-            return self.text.encode(texts)
-        if "lang_embeds" not in batch:
-            raise ValueError("no text encoder and no precomputed language embeddings in the batch")
-        emb = batch["lang_embeds"].to(self.device, non_blocking=True)
-        mask = batch["lang_mask"].to(self.device, non_blocking=True)
-        drop = drop.to(emb.device)
-        if drop.any():
-            if self.empty_lang_embed is None:
-                raise ValueError("language dropout with precomputed embeddings needs the embedding of \"\" "
-                                 "(scripts/preprocess_language_embeddings.py stores it)")
-            empty = self.empty_lang_embed.to(emb)
-            emb = emb.clone()
-            mask = mask.clone()
-            emb[drop] = 0
-            mask[drop] = False
-            emb[drop, : empty.shape[0]] = empty
-            mask[drop, : empty.shape[0]] = True
-        return emb, mask
-
-    def __call__(self, batch: dict, generator: Optional[torch.Generator] = None, train: bool = True) -> dict:
-        dev = self.device
-        B = batch["state"].shape[0]
-        p = self.opt.cond_mask_prob if train else 0.0
-
-        def coin(shape, prob):
-            if prob <= 0:
-                return torch.zeros(shape, dtype=torch.bool, device=dev)
-            return torch.rand(shape, generator=generator, device=dev) < prob
-
-        state = batch["state"].to(dev, non_blocking=True)
-        state_mask = batch["state_elem_mask"].to(dev, non_blocking=True).unsqueeze(1)
-        action_mask = batch["action_elem_mask"].to(dev, non_blocking=True).unsqueeze(1)
-        ctrl = batch["ctrl_freqs"].to(dev, non_blocking=True).float()
-        image_mask = batch["image_mask"].to(dev, non_blocking=True).bool()
-        images = batch["images"].to(dev, non_blocking=True)
-
-        if train:
-            # Condition dropout, as the official dataset does per sample.
-            ctrl = torch.where(coin((B,), p), torch.zeros_like(ctrl), ctrl)
-            drop_state = coin((B,), p)
-            if drop_state.any():
-                mean = self._suite_stat(batch["suites"], "state_mean").unsqueeze(1)
-                state = torch.where(drop_state.view(-1, 1, 1), mean, state)
-            state_mask = torch.where(coin((B,), p).view(-1, 1, 1), torch.zeros_like(state_mask), state_mask)
-            S = image_mask.shape[1]
-            cam = torch.arange(S, device=dev) % self.num_cameras
-            ext_p = self.opt.cam_ext_mask_prob if self.opt.cam_ext_mask_prob >= 0 else p
-            probs = torch.where(cam == 0, torch.tensor(ext_p, device=dev), torch.tensor(p, device=dev))
-            drop_img = torch.rand((B, S), generator=generator, device=dev) < probs if p > 0 or ext_p > 0 \
-                else torch.zeros((B, S), dtype=torch.bool, device=dev)
-            image_mask = image_mask & ~drop_img
-            if self.opt.state_noise_snr is not None:
-                std = self._suite_stat(batch["suites"], "state_std").unsqueeze(1)
-                sigma = std / np.sqrt(10 ** (float(self.opt.state_noise_snr) / 10))
-                state = state + torch.randn(state.shape, generator=generator, device=dev) * sigma * state_mask
-            if self.opt.image_aug:
-                flat = images.reshape(-1, *images.shape[2:])
-                images = augment_images(flat, image_mask.reshape(-1), generator).reshape(images.shape)
-        lang, lang_mask = self._language(batch, coin((B,), p).cpu() if train else torch.zeros(B, dtype=torch.bool))
-        img_tokens = self.vision.encode_slots(images, image_mask)
-        dt = self.dtype
-        return dict(
-            lang_tokens=lang.to(dt), lang_attn_mask=lang_mask.to(dev),
-            img_tokens=img_tokens.to(dt),
-            state_tokens=state.to(dt),
-            action_mask=action_mask.to(dt), state_mask=state_mask.to(dt),
-            ctrl_freqs=ctrl.to(dt),
-        )

@@ -18,28 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Optional
 
+from policy.checkpoints import STATE_FILE, complete_checkpoints
+
 log = logging.getLogger(__name__)
 
-STATE_FILE = "trainer_state.json"
-_CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
-
-
-def complete_checkpoints(output_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(step, path) of complete checkpoints, oldest first."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for p in root.iterdir():
-        m = _CKPT_RE.match(p.name)
-        if m and p.is_dir() and (p / STATE_FILE).is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
 
 
 def resolve_resume(resume: Optional[str], output_dir: str | os.PathLike) -> Optional[Path]:

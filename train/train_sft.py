@@ -300,7 +300,8 @@ def train(args, cfg) -> Path:
 
     from models.loading import load_runner, save_pretrained
     from models.lora import apply_lora, save_lora
-    from train.batch import Conditioner, ConditioningOptions, action_targets, collate
+    from policy.conditioning import Conditioner, ConditioningOptions
+    from train.batch import action_targets, collate
     from train.sample import plot_chunks, sample_mse
     from train.sampler import EpochSampler
     from train.timing import StepShares
