@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.sim]
 
 TASK = "libero_goal/turn_on_the_stove"
 EPISODES, STEPS, TRIALS, MAX_STEPS = 10, 400, 10, 150
-MIN_TRAINED_SUCCESSES = 5
+MIN_TRAINED_SUCCESSES = 4
 
 
 def test_trained_policy_succeeds_where_untrained_fails(tmp_path):
