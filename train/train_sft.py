@@ -14,9 +14,11 @@ import logging
 import math
 import os
 import resource
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -292,50 +294,67 @@ class MetricsFile:
             self.f.flush()
 
 
-# ---------------------------------------------------------------------------------------- loop
-def train(args, cfg) -> Path:
-    from diffusers.optimization import get_scheduler
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
+# ---------------------------------------------------------------------------------------- a run
+@dataclass
+class Run:
+    """What a training run holds while it runs (built once by ``setup``; the counters say where it is)."""
+    args: Any
+    cfg: dict
+    accelerator: Any
+    output_dir: Path
+    run_name: str
+    runner: Any
+    base_source: Optional[str]
+    ema: Any
+    conditioner: Any
+    train_ds: Any
+    val_ds: Any
+    sampler: Any
+    loader: Any
+    params: list
+    optimizer: Any
+    lr_scheduler: Any
+    run_info: dict
+    metrics_file: MetricsFile
+    max_steps: int
+    steps_per_epoch: int
+    global_step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    resumed_from: Optional[Path] = None
 
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def rank(self) -> int:
+        return self.accelerator.process_index
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+
+def build_model(args, cfg, accelerator, output_dir: Path):
+    """(runner, base the checkpoints refer to, EMA or None); LoRA wraps the runner in adapters."""
     from models.loading import load_runner, save_pretrained
-    from models.lora import apply_lora, save_lora
-    from policy.conditioning import Conditioner, ConditioningOptions
-    from train.batch import action_targets, collate
-    from train.sample import plot_chunks, sample_mse
-    from train.sampler import EpochSampler
-    from train.timing import StepShares
+    from models.lora import DEFAULT_TARGETS, apply_lora
 
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = build_accelerator(args, output_dir)
-    is_main = accelerator.is_main_process
-    setup_logging(output_dir, is_main)
-    run_name = args.run_name or output_dir.name
-    device = accelerator.device
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
-    if is_main:
-        ckpt.remove_partial(output_dir)
-    torch.manual_seed(args.seed)
-    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        # Leave a core to each dataloader worker: an oversubscribed torch thread pool on a busy CPU
-        # slows every op down by orders of magnitude.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - args.dataloader_num_workers))
-
-    # ---- model, encoders, data
-    with frozen_encoder_loading():
-        vision, text = build_encoders(args, cfg, device, weight_dtype)
     runner = load_runner(args.pretrained_model_name_or_path, cfg)
     base_source = args.pretrained_model_name_or_path
     if args.use_lora:
         if not base_source:  # random base: keep it, the adapter is meaningless without it
             base_dir = output_dir / "base_model"
-            if is_main and not (base_dir / "config.json").is_file():
+            if accelerator.is_main_process and not (base_dir / "config.json").is_file():
                 save_pretrained(runner, base_dir)
             accelerator.wait_for_everyone()
             runner = load_runner(base_dir)
             base_source = "../base_model"
-        from models.lora import DEFAULT_TARGETS
         runner = apply_lora(runner, args.lora_rank, args.lora_alpha, args.lora_dropout,
                             args.lora_target_modules or DEFAULT_TARGETS, args.lora_modules_to_save)
     if args.gradient_checkpointing:
@@ -349,6 +368,16 @@ def train(args, cfg) -> Path:
         ema = EMAModel(trainable_parameters(runner), decay=e["max_value"], min_decay=e["min_value"],
                        update_after_step=e["update_after_step"], use_ema_warmup=True,
                        inv_gamma=e["inv_gamma"], power=e["power"])
+    return runner, base_source, ema
+
+
+def build_data(args, cfg, accelerator, vision, text, weight_dtype):
+    """(train set, val set or None, conditioner, sampler, loader, what evaluation needs to know)."""
+    from torch.utils.data import DataLoader
+
+    from policy.conditioning import Conditioner, ConditioningOptions
+    from train.batch import collate
+    from train.sampler import EpochSampler
 
     train_ds, val_ds = build_datasets(args, cfg)
     ds_cfg = cfg["dataset"]
@@ -362,28 +391,67 @@ def train(args, cfg) -> Path:
     run_info = {"args": vars(args), "config": cfg,
                 "data": {"suites": train_ds.suite_names, "image_hw": [list(hw) for hw in train_ds.image_sizes()],
                          "instructions": train_ds.task_instructions()}}
-    if is_main:
-        (output_dir / "train_config.json").write_text(json.dumps(run_info, indent=2))
     conditioner = Conditioner(vision, text, empty_lang, stats, options, dtype=weight_dtype,
                               num_cameras=cfg["common"]["num_cameras"])
-
-    world, rank = accelerator.num_processes, accelerator.process_index
-    sampler = EpochSampler.for_dataset(train_ds, seed=args.seed, rank=rank, world_size=world,
-                                       drop_last_to=args.train_batch_size)
+    sampler = EpochSampler.for_dataset(train_ds, seed=args.seed, rank=accelerator.process_index,
+                                       world_size=accelerator.num_processes, drop_last_to=args.train_batch_size)
     loader = DataLoader(train_ds, batch_size=args.train_batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=args.dataloader_num_workers, drop_last=True,
-                        persistent_workers=False, pin_memory=device.type == "cuda")
-    batches_per_epoch = len(sampler) // args.train_batch_size
-    steps_per_epoch = max(1, batches_per_epoch // args.gradient_accumulation_steps)
+                        persistent_workers=False, pin_memory=accelerator.device.type == "cuda")
+    return train_ds, val_ds, conditioner, sampler, loader, run_info
+
+
+def resume_state(run: Run) -> None:
+    """Weights, optimizer, scheduler, EMA, RNG and the position in the data of ``--resume_from_checkpoint``."""
+    args = run.args
+    resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, run.output_dir)
+    if resume_from is None:
+        if args.resume_from_checkpoint == "latest":
+            log.info("--resume_from_checkpoint latest: no checkpoint in %s yet, starting fresh", run.output_dir)
+        return
+    run.accelerator.load_state(str(resume_from / "train_state"),
+                               **({"load_module_strict": False} if args.use_lora and args.deepspeed else {}))
+    if run.ema is not None:
+        run.ema.to(run.device)  # load_state puts its tensors back where they were saved from (the CPU)
+    state = ckpt.read_state(resume_from)
+    run.global_step, run.epoch, run.batch_in_epoch = state["global_step"], state["epoch"], state["batch_in_epoch"]
+    run.resumed_from = resume_from
+    log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_from, run.global_step, run.epoch,
+             run.batch_in_epoch)
+
+
+def setup(args, cfg) -> Run:
+    """Accelerator, encoders, model (+ LoRA / EMA), data, optimizer and scheduler; resumed if asked."""
+    from diffusers.optimization import get_scheduler
+
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = build_accelerator(args, output_dir)
+    setup_logging(output_dir, accelerator.is_main_process)
+    device = accelerator.device
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    if accelerator.is_main_process:
+        ckpt.remove_partial(output_dir)
+    torch.manual_seed(args.seed)
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # Leave a core to each dataloader worker: an oversubscribed torch thread pool on a busy CPU
+        # slows every op down by orders of magnitude.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - args.dataloader_num_workers))
+
+    with frozen_encoder_loading():
+        vision, text = build_encoders(args, cfg, device, weight_dtype)
+    runner, base_source, ema = build_model(args, cfg, accelerator, output_dir)
+    train_ds, val_ds, conditioner, sampler, loader, run_info = build_data(args, cfg, accelerator, vision, text,
+                                                                           weight_dtype)
+    if accelerator.is_main_process:
+        (output_dir / "train_config.json").write_text(json.dumps(run_info, indent=2))
+    steps_per_epoch = max(1, len(sampler) // args.train_batch_size // args.gradient_accumulation_steps)
     # 0 steps is meaningful: it saves the initialised model (an untrained baseline for evaluation)
     max_steps = args.max_train_steps if args.max_train_steps is not None else args.num_train_epochs * steps_per_epoch
 
-    # ---- optimisation
-    lr = args.learning_rate
     if args.scale_lr:
-        lr *= args.gradient_accumulation_steps * args.train_batch_size * world
-        args.learning_rate = lr
-    params = [p for p in runner.parameters() if p.requires_grad]
+        args.learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
+    params = trainable_parameters(runner)
     optimizer = build_optimizer(args, params)
     lr_scheduler = get_scheduler(args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps,
                                  num_training_steps=max_steps, num_cycles=args.lr_num_cycles, power=args.lr_power)
@@ -396,161 +464,209 @@ def train(args, cfg) -> Path:
         log.info("EMA of %d trainable tensors (%.2fM values)", len(ema.shadow_params),
                  sum(p.numel() for p in ema.shadow_params) / 1e6)
 
-    global_step, epoch, batch_in_epoch = 0, 0, 0
-    resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, output_dir)
-    if resume_from is not None:
-        accelerator.load_state(str(resume_from / "train_state"),
-                               **({"load_module_strict": False} if args.use_lora and args.deepspeed else {}))
-        if ema is not None:
-            ema.to(device)  # load_state puts its tensors back where they were saved from (the CPU)
-        state = ckpt.read_state(resume_from)
-        global_step, epoch, batch_in_epoch = state["global_step"], state["epoch"], state["batch_in_epoch"]
-        log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_from, global_step, epoch, batch_in_epoch)
-    elif args.resume_from_checkpoint == "latest":
-        log.info("--resume_from_checkpoint latest: no checkpoint in %s yet, starting fresh", output_dir)
-
-    if accelerator.log_with and is_main:
+    run = Run(args, cfg, accelerator, output_dir, args.run_name or output_dir.name, runner, base_source, ema,
+              conditioner, train_ds, val_ds, sampler, loader, params, optimizer, lr_scheduler, run_info,
+              MetricsFile(output_dir / "metrics.jsonl", accelerator.is_main_process), max_steps, steps_per_epoch)
+    resume_state(run)
+    if accelerator.log_with and run.is_main:
         flat = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
         accelerator.init_trackers(args.wandb_project or os.environ.get("WANDB_PROJECT", "rdt-libero"),
-                                  config=flat, init_kwargs={"wandb": {"name": run_name}})
-    metrics_file = MetricsFile(output_dir / "metrics.jsonl", is_main)
-    trainable = sum(numel(p) for p in params)
+                                  config=flat, init_kwargs={"wandb": {"name": run.run_name}})
     log.info("training %s: %d samples (%d suites), %.2fM trainable params, batch %d x accum %d x %d proc, "
-             "%d steps (%d per epoch)", run_name, len(train_ds), len(train_ds.suite_names), trainable / 1e6,
-             args.train_batch_size, args.gradient_accumulation_steps, world, max_steps, steps_per_epoch)
+             "%d steps (%d per epoch)", run.run_name, len(train_ds), len(train_ds.suite_names),
+             sum(numel(p) for p in params) / 1e6, args.train_batch_size, args.gradient_accumulation_steps,
+             run.world, max_steps, steps_per_epoch)
+    return run
 
-    def save(step: int) -> Path:
-        tmp = ckpt.temp_dir_for(output_dir, step)
-        if is_main:
-            import shutil
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        accelerator.wait_for_everyone()
-        ds_kwargs = {"exclude_frozen_parameters": True} if args.use_lora and args.deepspeed else {}
-        accelerator.save_state(str(tmp / "train_state"), **ds_kwargs)
-        state_dict = accelerator.get_state_dict(runner)
-        # Every rank has written its part (RNG states, shards) before the folder is renamed into place.
-        accelerator.wait_for_everyone()
-        final = tmp.with_name(tmp.name[:-4])
-        if is_main:
-            # state_dict is the gathered whole model (ZeRO-3 shards are empty tensors in the live model)
-            model = accelerator.unwrap_model(runner)
-            if args.use_lora:
-                save_lora(model, tmp, base_source, state_dict=state_dict)
-            else:
-                save_pretrained(unwrap_runner(model), tmp, state_dict=state_dict)
-            if ema is not None:
-                ema_sd = ema_state_dict(ema, model, state_dict)
-                (save_lora(model, tmp / "ema", base_source, state_dict=ema_sd) if args.use_lora
-                 else save_pretrained(unwrap_runner(model), tmp / "ema", state_dict=ema_sd))
-            (tmp / "train_config.json").write_text(json.dumps(run_info, indent=2))
-            maybe_fault("kill_in_checkpoint", step)
-            final = ckpt.finalize(tmp, {"global_step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
-                                        "run_name": run_name, "seed": args.seed,
-                                        "config_path": str(args.config_path)})
-            ckpt.prune(output_dir, args.checkpoints_total_limit)
-            log.info("saved %s", final)
-        accelerator.wait_for_everyone()
-        return final
+
+# ---------------------------------------------------------------------------------------- steps
+def save_checkpoint(run: Run, step: int) -> Path:
+    """``checkpoint-<step>/``: weights in save_pretrained form (or the LoRA adapter), EMA, the
+    accelerate/DeepSpeed train state, train_config.json; renamed into place once complete."""
+    from models.loading import save_pretrained
+    from models.lora import save_lora
+
+    args, acc = run.args, run.accelerator
+    tmp = ckpt.temp_dir_for(run.output_dir, step)
+    if run.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    acc.wait_for_everyone()
+    ds_kwargs = {"exclude_frozen_parameters": True} if args.use_lora and args.deepspeed else {}
+    acc.save_state(str(tmp / "train_state"), **ds_kwargs)
+    state_dict = acc.get_state_dict(run.runner)
+    # Every rank has written its part (RNG states, shards) before the folder is renamed into place.
+    acc.wait_for_everyone()
+    final = tmp.with_name(tmp.name[:-4])
+    if run.is_main:
+        # state_dict is the gathered whole model (ZeRO-3 shards are empty tensors in the live model)
+        model = acc.unwrap_model(run.runner)
+        if args.use_lora:
+            save_lora(model, tmp, run.base_source, state_dict=state_dict)
+        else:
+            save_pretrained(unwrap_runner(model), tmp, state_dict=state_dict)
+        if run.ema is not None:
+            ema_sd = ema_state_dict(run.ema, model, state_dict)
+            (save_lora(model, tmp / "ema", run.base_source, state_dict=ema_sd) if args.use_lora
+             else save_pretrained(unwrap_runner(model), tmp / "ema", state_dict=ema_sd))
+        (tmp / "train_config.json").write_text(json.dumps(run.run_info, indent=2))
+        maybe_fault("kill_in_checkpoint", step)
+        final = ckpt.finalize(tmp, {"global_step": step, "epoch": run.epoch, "batch_in_epoch": run.batch_in_epoch,
+                                    "run_name": run.run_name, "seed": args.seed,
+                                    "config_path": str(args.config_path)})
+        ckpt.prune(run.output_dir, args.checkpoints_total_limit)
+        log.info("saved %s", final)
+    acc.wait_for_everyone()
+    return final
+
+
+def maybe_sample(run: Run, step: int) -> None:
+    """Every ``--sample_period`` steps: sampled-action MSE / l2err on training and held-out episodes
+    (each process samples its share of one fixed subset; the sums are reduced) and a plot of one chunk."""
+    from train.sample import plot_chunks, sample_mse
+
+    args, acc = run.args, run.accelerator
+    if args.sample_period <= 0 or step % args.sample_period:
+        return
+    model = acc.unwrap_model(run.runner)
 
     def sum_over_processes(t: torch.Tensor) -> torch.Tensor:
-        return accelerator.reduce(t, reduction="sum") if world > 1 else t
+        return acc.reduce(t, reduction="sum") if run.world > 1 else t
 
-    def run_sampling(step: int) -> None:
-        model = accelerator.unwrap_model(runner)
-        with accelerator.autocast():  # the conditions are in weight_dtype, as in training steps
-            shard = dict(seed=args.seed, rank=rank, world_size=world, reduce=sum_over_processes)
-            metrics, example = sample_mse(model, conditioner, train_ds, args.sample_batch_size,
-                                          args.num_sample_batches, **shard)
-            if val_ds is not None:
-                val_metrics, val_example = sample_mse(model, conditioner, val_ds, args.sample_batch_size,
-                                                      args.num_sample_batches, prefix="val/", **shard)
-                metrics.update(val_metrics)
-                example = val_example or example
-        if is_main:
-            log.info("step %d sampling: %s", step, ", ".join(f"{k} {v:.5f}" for k, v in sorted(metrics.items())))
-            accelerator.log(metrics, step=step)
-            metrics_file.write({"step": step, **metrics})
-            if example is not None:
-                plot_chunks(example, Path("outs/videos") / run_name / f"step-{step:07d}.png", step)
+    with acc.autocast():  # the conditions are in weight_dtype, as in training steps
+        shard = dict(seed=args.seed, rank=run.rank, world_size=run.world, reduce=sum_over_processes)
+        metrics, example = sample_mse(model, run.conditioner, run.train_ds, args.sample_batch_size,
+                                      args.num_sample_batches, **shard)
+        if run.val_ds is not None:
+            val_metrics, val_example = sample_mse(model, run.conditioner, run.val_ds, args.sample_batch_size,
+                                                  args.num_sample_batches, prefix="val/", **shard)
+            metrics.update(val_metrics)
+            example = val_example or example
+    if run.is_main:
+        log.info("step %d sampling: %s", step, ", ".join(f"{k} {v:.5f}" for k, v in sorted(metrics.items())))
+        acc.log(metrics, step=step)
+        run.metrics_file.write({"step": step, **metrics})
+        if example is not None:
+            plot_chunks(example, Path("outs/videos") / run.run_name / f"step-{step:07d}.png", step)
 
-    # ---- loop
-    runner.train()
-    progress = tqdm(total=max_steps, initial=global_step, disable=not is_main, desc="train", dynamic_ncols=True)
-    micro, loss_acc, active_acc, t_last, samples_since = 0, 0.0, 0.0, time.perf_counter(), 0
-    timer = StepShares(device)
-    last_saved = global_step if resume_from is not None else -1
-    while global_step < max_steps:
-        sampler.set_epoch(epoch, skip=batch_in_epoch * args.train_batch_size)
+
+def train_micro_step(run: Run, batch: dict, micro: int, timer) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """Forward + backward of one micro-batch; the optimizer steps when accumulation is complete.
+    Returns (loss, loss on the active slots, grad norm or None)."""
+    from train.batch import action_targets
+
+    acc = run.accelerator
+    with acc.accumulate(run.runner):
+        gen = step_generator(run.args.seed, run.global_step, micro, run.rank, run.device)
+        with timer.encoding():
+            inputs = run.conditioner(batch, gen, train=True)
+        actions = action_targets(batch, run.device)
+        loss, active = run.runner(action_gt=actions, generator=gen, return_active=True, **inputs)
+        loss = maybe_fault("nan_loss", run.global_step + 1, loss)  # the step this micro-batch belongs to
+        acc.backward(loss)
+        grad_norm = None
+        if acc.sync_gradients:
+            grad_norm = acc.clip_grad_norm_(run.params, run.args.max_grad_norm)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=run.args.set_grads_to_none)
+    return loss, active, grad_norm
+
+
+class StepLog:
+    """Averages micro-batch losses into one record per optimizer step; every ``--log_period`` steps
+    (and the first and last) adds throughput, memory, learning rate and the data-wait / encode shares."""
+
+    def __init__(self, run: Run, timer):
+        self.run, self.timer = run, timer
+        self.micro, self.loss, self.active, self.samples = 0, 0.0, 0.0, 0
+        self.t_last = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, active: torch.Tensor, batch_size: int) -> None:
+        self.micro += 1
+        self.loss += loss.detach().float().item()
+        self.active += active.float().item()
+        self.samples += batch_size * self.run.world
+
+    def step_done(self, grad_norm) -> float:
+        """Writes the record of the step that just ended; returns its loss."""
+        run = self.run
+        loss, active = self.loss / self.micro, self.active / self.micro
+        self.micro, self.loss, self.active = 0, 0.0, 0.0
+        step, lr = run.global_step, run.lr_scheduler.get_last_lr()[0]
+        if step % run.args.log_period == 0 or step == 1 or step == run.max_steps:
+            now = time.perf_counter()
+            record = {"step": step, "loss": loss, "loss_active_slots": active, "lr": lr,
+                      "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                      "samples_per_s": self.samples / max(now - self.t_last, 1e-9),
+                      "peak_mem_mb": peak_memory_mb(run.device), "gpu_util": gpu_utilization(run.device),
+                      "epoch": run.epoch, **self.timer.shares()}
+            self.t_last, self.samples = now, 0
+            self.timer.reset()
+            run.accelerator.log({k: v for k, v in record.items() if v is not None}, step=step)
+        else:
+            record = {"step": step, "loss": loss}
+        run.metrics_file.write(record)
+        return loss
+
+
+def check_finite(run: Run, loss: float) -> None:
+    if not math.isfinite(loss):
+        last = ckpt.complete_checkpoints(run.output_dir)
+        raise TrainingDiverged(
+            f"non-finite loss ({loss}) at step {run.global_step}; stopping without saving. Last good "
+            f"checkpoint: {last[-1][1] if last else 'none'} (resume with --resume_from_checkpoint latest, "
+            f"perhaps with a lower --learning_rate or more --lr_warmup_steps)")
+
+
+# ---------------------------------------------------------------------------------------- loop
+def train(args, cfg) -> Path:
+    """Train until ``max_steps``: step, log, checkpoint, sample; returns the final checkpoint."""
+    from tqdm.auto import tqdm
+
+    from train.timing import StepShares
+
+    run = setup(args, cfg)
+    run.runner.train()
+    progress = tqdm(total=run.max_steps, initial=run.global_step, disable=not run.is_main, desc="train",
+                    dynamic_ncols=True)
+    timer = StepShares(run.device)
+    steplog = StepLog(run, timer)
+    last_saved = run.global_step if run.resumed_from is not None else -1
+    while run.global_step < run.max_steps:
+        run.sampler.set_epoch(run.epoch, skip=run.batch_in_epoch * args.train_batch_size)
         timer.work_done()
-        for batch in loader:
+        for batch in run.loader:
             timer.fetched()
-            with accelerator.accumulate(runner):
-                gen = step_generator(args.seed, global_step, micro, rank, device)
-                with timer.encoding():
-                    inputs = conditioner(batch, gen, train=True)
-                actions = action_targets(batch, device)
-                loss, active = runner(action_gt=actions, generator=gen, return_active=True, **inputs)
-                loss = maybe_fault("nan_loss", global_step + 1, loss)  # the step this micro-batch belongs to
-                accelerator.backward(loss)
-                grad_norm = None
-                if accelerator.sync_gradients:
-                    grad_norm = accelerator.clip_grad_norm_(params, args.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=args.set_grads_to_none)
-            batch_in_epoch += 1
-            micro += 1
-            loss_acc += loss.detach().float().item()
-            active_acc += active.float().item()
-            samples_since += batch["state"].shape[0] * world
-            if not accelerator.sync_gradients:
+            loss, active, grad_norm = train_micro_step(run, batch, steplog.micro, timer)
+            run.batch_in_epoch += 1
+            steplog.add(loss, active, batch["state"].shape[0])
+            if not run.accelerator.sync_gradients:
                 timer.work_done()
                 continue
-            lr_scheduler.step()
-            step_loss, step_active = loss_acc / micro, active_acc / micro
-            micro, loss_acc, active_acc = 0, 0.0, 0.0
-            global_step += 1
-            if not math.isfinite(step_loss):
-                last = ckpt.complete_checkpoints(output_dir)
-                raise TrainingDiverged(
-                    f"non-finite loss ({step_loss}) at step {global_step}; stopping without saving. Last good "
-                    f"checkpoint: {last[-1][1] if last else 'none'} (resume with --resume_from_checkpoint latest, "
-                    f"perhaps with a lower --learning_rate or more --lr_warmup_steps)")
-            if ema is not None:
-                ema.step(trainable_parameters(accelerator.unwrap_model(runner)))
+            run.lr_scheduler.step()
+            run.global_step += 1
+            step_loss = steplog.step_done(grad_norm)
+            check_finite(run, step_loss)
+            if run.ema is not None:
+                run.ema.step(trainable_parameters(run.accelerator.unwrap_model(run.runner)))
             progress.update(1)
-            progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr_scheduler.get_last_lr()[0]:.2e}")
-            if global_step % args.log_period == 0 or global_step == 1 or global_step == max_steps:
-                now = time.perf_counter()
-                record = {"step": global_step, "loss": step_loss, "loss_active_slots": step_active,
-                          "lr": lr_scheduler.get_last_lr()[0],
-                          "grad_norm": float(grad_norm) if grad_norm is not None else None,
-                          "samples_per_s": samples_since / max(now - t_last, 1e-9),
-                          "peak_mem_mb": peak_memory_mb(device), "gpu_util": gpu_utilization(device),
-                          "epoch": epoch, **timer.shares()}
-                t_last, samples_since = now, 0
-                timer.reset()
-                accelerator.log({k: v for k, v in record.items() if v is not None}, step=global_step)
-            else:
-                record = {"step": global_step, "loss": step_loss}
-            metrics_file.write(record)
-            if global_step % args.checkpointing_period == 0:
-                save(global_step)
-                last_saved = global_step
-            if args.sample_period > 0 and global_step % args.sample_period == 0:
-                run_sampling(global_step)
-            maybe_fault("kill", global_step)
-            if global_step >= max_steps:
+            progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{run.lr_scheduler.get_last_lr()[0]:.2e}")
+            if run.global_step % args.checkpointing_period == 0:
+                save_checkpoint(run, run.global_step)
+                last_saved = run.global_step
+            maybe_sample(run, run.global_step)
+            maybe_fault("kill", run.global_step)
+            if run.global_step >= run.max_steps:
                 break
             timer.work_done()
         else:
-            epoch, batch_in_epoch = epoch + 1, 0
+            run.epoch, run.batch_in_epoch = run.epoch + 1, 0
             continue
         break
     progress.close()
-    final = output_dir / f"checkpoint-{global_step}"
-    if last_saved != global_step:
-        final = save(global_step)
-    accelerator.end_training()
-    log.info("done: %d steps; final checkpoint %s", global_step, final)
+    final = run.output_dir / f"checkpoint-{run.global_step}"
+    if last_saved != run.global_step:
+        final = save_checkpoint(run, run.global_step)
+    run.accelerator.end_training()
+    log.info("done: %d steps; final checkpoint %s", run.global_step, final)
     return final
