@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from configs.suites import LIBERO_SUITES, check_suite
+from configs.suites import check_suite
 from utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ SUITE_MAX_STEPS: dict[str, int] = {
     "libero_10": 520,  # longest demo 505
     "libero_90": 400,  # longest demo 373
 }
-VALID_SUITES: tuple[str, ...] = LIBERO_SUITES
 # Dummy steps at the start of every episode so that objects dropped by the init state settle.
 NUM_STEPS_WAIT = 10
 # The settle action: no arm motion (OSC delta 0), gripper open (-1 = open, +1 = close).
@@ -177,7 +176,7 @@ def check_render_backend() -> str:
 # Suites, tasks, init states
 # ------------------------------------------------------------------------------------------------
 def get_suite(name: str, task_order_index: int = 0):
-    """The LIBERO benchmark object for `name` (one of VALID_SUITES); ValueError otherwise."""
+    """The LIBERO benchmark object for `name` (one of configs.suites.LIBERO_SUITES); ValueError otherwise."""
     check_suite(name)
     bench = _libero().benchmark.get_benchmark_dict()
     if name not in bench:

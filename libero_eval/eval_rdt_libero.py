@@ -48,7 +48,7 @@ import numpy as np
 
 from configs.errors import UserError
 from configs.errors import exit_cli
-from configs.suites import UnknownSuiteError, check_suite
+from configs.suites import LIBERO_SUITES, UnknownSuiteError, check_suite
 from libero_eval import env as lenv
 from libero_eval.metrics import (
     REPLAY_FIELDS,
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--torch_threads", type=int, default=None, help="CPU threads of the policy (default on cpu: cores minus "
       "--num_envs, at least 1; oversubscribed cores make torch's thread pool spin and run ~100x slower)")
     # --- protocol
-    a("--suite", default="libero_goal", help=f"one of {', '.join(lenv.VALID_SUITES)}")
+    a("--suite", default="libero_goal", help=f"one of {', '.join(LIBERO_SUITES)}")
     a("--task_ids", type=int, nargs="*", default=None, help="task ids (default: all tasks of the suite)")
     a("--num_trials", type=int, default=None, help="trials per task (default 50); trial i starts from init state "
       "i %% 50. With --policy replay: replay the first N demos (default all)")

@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from configs.errors import exit_cli
-from configs.suites import check_suite
+from configs.suites import LIBERO_SUITES, check_suite
 from data.libero_mapping import noop_mask
 from libero_eval import env as lenv
 from utils.atomic import atomic_path
@@ -428,7 +428,7 @@ def make_dataset(
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", default="libero_goal", help=f"one of {', '.join(lenv.VALID_SUITES)}")
+    ap.add_argument("--suite", default="libero_goal", help=f"one of {', '.join(LIBERO_SUITES)}")
     ap.add_argument("--tasks", type=int, nargs="+", default=[0], help="task ids within the suite")
     ap.add_argument("--episodes", type=int, default=3, help="demos per task (episode k starts from init state k)")
     ap.add_argument("--out", default="data/datasets/demo_libero", help="files go to <out>/<suite>/<task>_demo.hdf5")

@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from configs.errors import exit_cli
-from configs.suites import check_suite
+from configs.suites import LIBERO_SUITES, check_suite
 from libero_eval import env as lenv
 from scripts import make_demo_dataset as mdd
 from scripts import scripted_expert as se
@@ -193,7 +193,7 @@ def make_task_file(
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", default="libero_goal", help=f"one of {', '.join(lenv.VALID_SUITES)}")
+    ap.add_argument("--suite", default="libero_goal", help=f"one of {', '.join(LIBERO_SUITES)}")
     ap.add_argument("--tasks", nargs="+", default=["all"],
                     help="task ids or names (the suite's task name or its instruction); 'all' = every task the "
                          "expert supports in the suite")
