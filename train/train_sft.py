@@ -25,6 +25,7 @@ import torch
 from configs.errors import UserError
 from configs.loader import ConfigError
 from train import checkpointing as ckpt
+from train.batch import action_targets
 from utils.faults import maybe_fault
 
 log = logging.getLogger("train")
@@ -523,11 +524,11 @@ def save_checkpoint(run: Run, step: int) -> Path:
 def maybe_sample(run: Run, step: int) -> None:
     """Every ``--sample_period`` steps: sampled-action MSE / l2err on training and held-out episodes
     (each process samples its share of one fixed subset; the sums are reduced) and a plot of one chunk."""
-    from train.sample import plot_chunks, sample_mse
-
     args, acc = run.args, run.accelerator
     if args.sample_period <= 0 or step % args.sample_period:
         return
+    from train.sample import plot_chunks, sample_mse
+
     model = acc.unwrap_model(run.runner)
 
     def sum_over_processes(t: torch.Tensor) -> torch.Tensor:
@@ -553,8 +554,6 @@ def maybe_sample(run: Run, step: int) -> None:
 def train_micro_step(run: Run, batch: dict, micro: int, timer) -> tuple[torch.Tensor, torch.Tensor, Any]:
     """Forward + backward of one micro-batch; the optimizer steps when accumulation is complete.
     Returns (loss, loss on the active slots, grad norm or None)."""
-    from train.batch import action_targets
-
     acc = run.accelerator
     with acc.accumulate(run.runner):
         gen = step_generator(run.args.seed, run.global_step, micro, run.rank, run.device)
