@@ -11,13 +11,16 @@ below are the training knobs of the official ``main.py`` plus LoRA and EMA.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
 import sys
 
 from configs.errors import exit_cli
-from configs.loader import ConfigError, apply_override, load_config
+from configs.loader import read_preset
+from configs.schema import (DATASET_FLAG_ALIASES, LR_SCHEDULERS, MIXED_PRECISIONS, REPORTERS, Config, ConfigError,
+                            TrainConfig)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--pretrained_vision_encoder_name_or_path", default=None, help="default: model.vision_encoder of the config")
     a("--output_dir", default="checkpoints/rdt-finetune")
     a("--run_name", default=None, help="name for trackers and outs/videos/<run_name> (default: output dir name)")
-    a("--seed", type=int, default=42)
+    a("--seed", type=int, default=None)
     # --- data
     a("--load_from_hdf5", action="store_true", help="accepted for compatibility: data is always read from HDF5")
     a("--dataset_type", default="finetune", choices=["finetune"], help="only fine-tuning datasets are supported")
@@ -52,77 +55,70 @@ def build_parser() -> argparse.ArgumentParser:
       help="default: from train.effective_batch_size / (per-device batch x processes)")
     a("--effective_batch_size", type=int, default=None, help="samples per optimizer step over all processes")
     a("--max_train_steps", type=int, default=None, help="optimizer steps (overrides num_train_epochs)")
-    a("--num_train_epochs", type=int, default=1)
+    a("--num_train_epochs", type=int, default=None)
     a("--learning_rate", type=float, default=None)
-    a("--scale_lr", action="store_true", help="multiply the LR by batch x accumulation x processes")
+    a("--scale_lr", action="store_true", default=None, help="multiply the LR by batch x accumulation x processes")
     a("--lr_scheduler", default=None,
-      choices=["constant", "constant_with_warmup", "cosine", "linear", "cosine_with_restarts", "polynomial"])
+      choices=LR_SCHEDULERS)
     a("--lr_warmup_steps", type=int, default=None)
-    a("--lr_num_cycles", type=int, default=1)
-    a("--lr_power", type=float, default=1.0)
-    a("--adam_beta1", type=float, default=0.9)
-    a("--adam_beta2", type=float, default=0.999)
-    a("--adam_weight_decay", type=float, default=1e-2)
-    a("--adam_epsilon", type=float, default=1e-8)
-    a("--use_8bit_adam", action="store_true", help="bitsandbytes AdamW8bit (GPU only)")
-    a("--fused_adam", action="store_true", help="torch's fused AdamW kernel (one launch for all parameters)")
-    a("--max_grad_norm", type=float, default=1.0)
-    a("--mixed_precision", default=None, choices=["no", "fp16", "bf16"])
-    a("--gradient_checkpointing", action="store_true")
-    a("--set_grads_to_none", action="store_true")
+    a("--lr_num_cycles", type=int, default=None)
+    a("--lr_power", type=float, default=None)
+    a("--adam_beta1", type=float, default=None)
+    a("--adam_beta2", type=float, default=None)
+    a("--adam_weight_decay", type=float, default=None)
+    a("--adam_epsilon", type=float, default=None)
+    a("--use_8bit_adam", action="store_true", default=None, help="bitsandbytes AdamW8bit (GPU only)")
+    a("--fused_adam", action="store_true", default=None, help="torch's fused AdamW kernel (one launch for all parameters)")
+    a("--max_grad_norm", type=float, default=None)
+    a("--mixed_precision", default=None, choices=MIXED_PRECISIONS)
+    a("--gradient_checkpointing", action="store_true", default=None)
+    a("--set_grads_to_none", action="store_true", default=None)
     # --- checkpoints
     a("--checkpointing_period", type=int, default=None)
     a("--checkpoints_total_limit", type=int, default=None)
     a("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint-N folder")
-    a("--use_ema", action="store_true", help="also keep (and save under checkpoint-N/ema) an EMA of the weights")
+    a("--use_ema", action="store_true", default=None, help="also keep (and save under checkpoint-N/ema) an EMA of the weights")
     # --- validation sampling
     a("--sample_period", type=int, default=None, help="every N steps: sampled-action MSE on train and held-out episodes")
     a("--sample_batch_size", type=int, default=None)
     a("--num_sample_batches", type=int, default=None)
     # --- LoRA
-    a("--use_lora", action="store_true")
+    a("--use_lora", action="store_true", default=None)
     a("--lora_rank", type=int, default=None)
     a("--lora_alpha", type=int, default=None)
     a("--lora_dropout", type=float, default=None)
     a("--lora_target_modules", nargs="*", default=None, help="default: every Linear of the DiT blocks")
-    a("--lora_modules_to_save", nargs="*", default=["state_adaptor"], help="modules trained in full with LoRA")
+    a("--lora_modules_to_save", nargs="*", default=None, help="modules trained in full with LoRA")
     # --- logging
-    a("--report_to", default=None, choices=["wandb", "tensorboard", "none"])
+    a("--report_to", default=None, choices=REPORTERS)
     a("--wandb_project", default=None, help="default: $WANDB_PROJECT or rdt-libero")
-    a("--log_period", type=int, default=10)
+    a("--log_period", type=int, default=None)
     a("--local_rank", type=int, default=-1, help="set by the deepspeed launcher")
     a("--print_config", action="store_true", help="print the resolved config (preset + --set + flags) and exit")
     return p
 
 
-def config_from_args(args) -> dict:
-    """The resolved config: the YAML preset, ``--set`` overrides, then the flags, which are aliases
-    that write into it (a flag left out keeps the preset's value). ``args`` gets the resolved training
-    knobs back, so the config is the one place their defaults live."""
-    cfg = load_config(args.config_path, args.set or [])
-    ds = cfg["dataset"]
-    for flag in ("image_aug", "state_noise_snr", "cond_mask_prob", "cam_ext_mask_prob"):
-        value = getattr(args, flag)
-        if value is not None:
-            apply_override(cfg, f"dataset.{flag}={value}")
-    if args.datasets_config:
-        ds["datasets_config"] = args.datasets_config
-    train = cfg.get("train")
-    if not isinstance(train, dict):
+TRAIN_FLAGS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def config_from_args(args) -> Config:
+    """The resolved typed config: the YAML preset, ``--set`` overrides, then the flags, which are
+    aliases that write into it (a flag left out keeps the preset's value; base.yaml holds every
+    default). The gradient accumulation is resolved here for this process count."""
+    raw = read_preset(args.config_path, args.set or [])
+    if not isinstance(raw.get("train"), dict):
         raise ConfigError(f"{args.config_path}: missing the 'train' section (the training recipe)")
-    for key in train:
-        value = getattr(args, key, None)
-        if value is not None:
-            train[key] = value
-    if train["mixed_precision"] is False:  # YAML reads a bare `no` as false
-        train["mixed_precision"] = "no"
+    for section, flags in (("train", TRAIN_FLAGS), ("dataset", DATASET_FLAG_ALIASES)):
+        for flag in flags:
+            value = getattr(args, flag, None)
+            if value is not None:
+                raw[section][flag] = value
+    cfg = Config.from_dict(raw, source=args.config_path)
+    t = cfg.train
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if args.gradient_accumulation_steps is None and train["effective_batch_size"]:
-        train["gradient_accumulation_steps"] = max(1, math.ceil(
-            train["effective_batch_size"] / (train["train_batch_size"] * world)))
-    train["effective_batch_size"] = train["train_batch_size"] * world * train["gradient_accumulation_steps"]
-    for key, value in train.items():
-        setattr(args, key, value)
+    if args.gradient_accumulation_steps is None and t.effective_batch_size:
+        t.gradient_accumulation_steps = max(1, math.ceil(t.effective_batch_size / (t.train_batch_size * world)))
+    t.effective_batch_size = t.train_batch_size * world * t.gradient_accumulation_steps
     return cfg
 
 
@@ -130,13 +126,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
     if args.print_config:
-        print(json.dumps(cfg, indent=1, sort_keys=True))
+        print(json.dumps(cfg.to_dict(), indent=1, sort_keys=True))
         return 0
-    t = cfg["train"]
+    t = cfg.train
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"[main_sft] effective batch {t['effective_batch_size']} = {t['train_batch_size']} per device x "
-              f"{os.environ.get('WORLD_SIZE', '1')} process(es) x {t['gradient_accumulation_steps']} accumulation; "
-              f"lr {t['learning_rate']} ({t['lr_scheduler']}, warm-up {t['lr_warmup_steps']})", file=sys.stderr)
+        print(f"[main_sft] effective batch {t.effective_batch_size} = {t.train_batch_size} per device x "
+              f"{os.environ.get('WORLD_SIZE', '1')} process(es) x {t.gradient_accumulation_steps} accumulation; "
+              f"lr {t.learning_rate} ({t.lr_scheduler}, warm-up {t.lr_warmup_steps})", file=sys.stderr)
     from train.train_sft import TrainingDiverged, train
 
     try:

@@ -1,9 +1,12 @@
-"""YAML configuration: one file per experiment, an optional ``inherit:`` parent, dotted overrides.
+"""YAML presets: one file per experiment, an optional ``inherit:`` parent, dotted overrides.
 
-    cfg = load_config("configs/tiny.yaml", ["model.rdt.depth=2", "dataset.action_encoding=delta"])
+    cfg = load_typed("configs/tiny.yaml", ["model.rdt.depth=2", "dataset.action_encoding=delta"])
+    cfg.model.rdt.depth                               # configs.schema.Config
+    load_config(...)                                  # the same, as a plain validated dict
 
 Overrides may only set keys that exist (a typo fails with a "did you mean"), values are parsed as
-YAML (``true``, ``1e-4``, ``[1, 2]``, ``null``).
+YAML (``true``, ``1e-4``, ``[1, 2]``, ``null``). Every preset inherits ``base.yaml``, the one file
+that holds the defaults; ``configs/schema.py`` validates the result.
 """
 from __future__ import annotations
 
@@ -14,13 +17,13 @@ from typing import Any, Iterable
 
 import yaml
 
-from configs.errors import UserError
+from configs.schema import Config, ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+BASE_PRESET = REPO_ROOT / "configs" / "base.yaml"
 
-
-class ConfigError(UserError, ValueError):
-    """A bad config file, key or value."""
+__all__ = ["BASE_PRESET", "Config", "ConfigError", "apply_override", "fill_from_base", "load_config", "load_typed",
+           "read_preset"]
 
 
 def _deep_merge(base: dict, update: dict) -> dict:
@@ -66,24 +69,28 @@ def apply_override(cfg: dict, assignment: str) -> None:
             node = node[key]
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+def read_preset(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """The raw merged dict of a preset (``inherit:`` resolved) with ``overrides`` applied."""
     path = Path(path)
     if not path.is_absolute() and not path.exists():
         path = REPO_ROOT / path
     cfg = _read_yaml(path.resolve())
     for assignment in overrides:
         apply_override(cfg, assignment)
-    validate_config(cfg, source=str(path))
     return cfg
 
 
-def validate_config(cfg: dict, source: str = "config") -> None:
-    for section in ("common", "dataset", "model"):
-        if section not in cfg:
-            raise ConfigError(f"{source}: missing section {section!r}")
-    enc = cfg["dataset"].get("action_encoding")
-    if enc not in ("abs_goal", "delta"):
-        raise ConfigError(f"{source}: dataset.action_encoding is {enc!r}; expected 'abs_goal' or 'delta'")
-    if cfg["common"]["state_dim"] != cfg["model"]["state_token_dim"]:
-        raise ConfigError(f"{source}: common.state_dim ({cfg['common']['state_dim']}) must equal "
-                          f"model.state_token_dim ({cfg['model']['state_token_dim']})")
+def load_typed(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Preset + overrides -> the validated typed config."""
+    return Config.from_dict(read_preset(path, overrides), source=str(path))
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Preset + overrides -> the validated config as a plain nested dict."""
+    return load_typed(path, overrides).to_dict()
+
+
+def fill_from_base(partial: dict, source: str = "config") -> Config:
+    """A config recorded by an older version (a checkpoint's train_config.json) with the keys it
+    lacks taken from base.yaml, where every default lives; keys it has are kept as they are."""
+    return Config.from_dict(_deep_merge(_read_yaml(BASE_PRESET), partial), source=source)

@@ -17,9 +17,8 @@ per demo); no_noops files use 0..T-1 (T samples). History frames before the demo
 first frame with image mask False; chunks running past the end repeat the last action with
 ``action_valid`` False (short episodes are therefore fine).
 
-Geometry and options come from the config dict (``configs/base.yaml``: ``common`` and ``dataset``
-sections) via ``DataConfig.from_config``; suites from ``configs/finetune_datasets.json``. This module
-never reads yaml.
+Geometry and options come from the typed config (``configs/schema.py``: ``common`` and ``dataset``
+sections) via ``DataConfig.from_config``; suites from ``configs/finetune_datasets.json``.
 """
 from __future__ import annotations
 
@@ -34,13 +33,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from torch.utils.data import Dataset
 
+from configs.loader import fill_from_base
+from configs.schema import CAMERA_SLOTS, Config
 from data import libero_hdf5 as lh
 from data import lerobot_dataset as lr
 from data.lang_embeddings import LangEmbeddingStore
 from data.libero_hdf5 import LiberoDataError
 from data.libero_mapping import (
-    ENCODINGS,
-    IMAGE_VIEWS,
     OscScale,
     Pose,
     action_mask,
@@ -58,14 +57,13 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_JSON = REPO_ROOT / "configs" / "finetune_datasets.json"
 INDEX_VERSION = 1
-CAMERA_SLOTS = ("cam_high", "right_wrist", "left_wrist")  # per history frame, RDT's order
 FORMATS = ("hdf5", lr.FORMAT)
 
 
 # ------------------------------------------------------------------------------------- configs
 @dataclass(frozen=True)
 class DataConfig:
-    """Dataset options.
+    """Dataset options (validated by ``configs.schema``; build with ``from_config``).
 
     Args:
         img_history_size: frames per camera (``common.img_history_size``, RDT: 2).
@@ -87,58 +85,34 @@ class DataConfig:
         datasets_config: the suites table used when ``LiberoDataset`` gets no ``datasets``.
     """
 
-    img_history_size: int = 2
-    action_chunk_size: int = 64
-    num_cameras: int = 3
-    state_dim: int = 128
-    action_encoding: str = "abs_goal"
-    use_joint_state: bool = False
-    control_freq: float = 20.0
-    filter_noops: bool = False
-    instruction_source: str = "problem_info"
-    val_fraction: float = 0.04
-    datasets_config: str = "configs/finetune_datasets.json"
-    image_view: str = "camera"
-
-    def __post_init__(self) -> None:
-        if self.img_history_size < 1 or self.action_chunk_size < 1:
-            raise ValueError("img_history_size and action_chunk_size must be >= 1, got "
-                             f"{self.img_history_size}, {self.action_chunk_size}")
-        if self.num_cameras != len(CAMERA_SLOTS):
-            raise ValueError(f"num_cameras must be {len(CAMERA_SLOTS)} (slots {CAMERA_SLOTS}), got {self.num_cameras}")
-        if self.state_dim != 128:
-            raise ValueError(f"state_dim must be 128 (RDT's unified vector), got {self.state_dim}")
-        if self.action_encoding not in ENCODINGS:
-            raise ValueError(f"action_encoding {self.action_encoding!r}: expected one of {ENCODINGS}")
-        if self.instruction_source in lh.INSTRUCTION_ALIASES:
-            object.__setattr__(self, "instruction_source", lh.INSTRUCTION_ALIASES[self.instruction_source])
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.instruction_source not in lh.INSTRUCTION_SOURCES:
-            raise ValueError(f"instruction_source {self.instruction_source!r}: expected one of {lh.INSTRUCTION_SOURCES}")
-        if self.image_view not in IMAGE_VIEWS:
-            raise ValueError(f"image_view {self.image_view!r}: expected one of {IMAGE_VIEWS}")
+    img_history_size: int
+    action_chunk_size: int
+    num_cameras: int
+    state_dim: int
+    action_encoding: str
+    use_joint_state: bool
+    control_freq: float
+    filter_noops: bool
+    instruction_source: str
+    val_fraction: float
+    datasets_config: str
+    image_view: str
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | "DataConfig" | None) -> "DataConfig":
-        """From the full config dict: geometry from ``common``, options from ``dataset`` (unknown
-        keys there belong to other code and are ignored)."""
-        if config is None:
-            return cls()
+    def from_config(cls, config: Config | Mapping[str, Any] | "DataConfig" | None) -> "DataConfig":
+        """The dataset's view of the typed config (``common`` geometry + ``dataset`` options). A plain
+        dict may be partial (a test's, an old checkpoint's): its missing keys come from base.yaml,
+        and it is validated by ``configs.schema`` like a preset."""
         if isinstance(config, DataConfig):
             return config
-        common = config.get("common") or {}
-        ds = config.get("dataset") or {}
-        kw: dict[str, Any] = {}
-        for name in ("img_history_size", "action_chunk_size", "num_cameras", "state_dim"):
-            if name in common:
-                kw[name] = int(common[name])
-        for name, typ in (("action_encoding", str), ("use_joint_state", bool), ("control_freq", float),
-                          ("filter_noops", bool), ("instruction_source", str), ("val_fraction", float),
-                          ("datasets_config", str), ("image_view", str)):
-            if name in ds and ds[name] is not None:
-                kw[name] = typ(ds[name])
-        return cls(**kw)
+        if not isinstance(config, Config):
+            config = fill_from_base(dict(config or {}), source="dataset config")
+        c, d = config.common, config.dataset
+        return cls(img_history_size=c.img_history_size, action_chunk_size=c.action_chunk_size,
+                   num_cameras=c.num_cameras, state_dim=c.state_dim, action_encoding=d.action_encoding,
+                   use_joint_state=d.use_joint_state, control_freq=d.control_freq, filter_noops=d.filter_noops,
+                   instruction_source=d.instruction_source, val_fraction=d.val_fraction,
+                   datasets_config=d.datasets_config, image_view=d.image_view)
 
 
 @dataclass(frozen=True)

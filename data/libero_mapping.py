@@ -30,6 +30,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
+from configs.schema import ENCODINGS, IMAGE_VIEWS  # noqa: F401 (re-exported)
 from configs.state_vec import ARM_JOINT_POS, EEF_6D, EEF_POS, GRIPPER_OPEN, STATE_VEC_LEN
 from data.rotations import (
     axis_angle_to_matrix,
@@ -39,7 +40,6 @@ from data.rotations import (
     rot6d_to_matrix,
 )
 
-ENCODINGS = ("abs_goal", "delta")
 GRIPPER_MAX_WIDTH = 0.08  # m; Panda fingers fully open (each finger qpos ~ +/-0.04)
 DEFAULT_POS_SCALE = 0.05  # m per unit action (robosuite osc_pose output_max[:3])
 DEFAULT_ROT_SCALE = 0.5  # rad per unit action (output_max[3:6])
@@ -101,7 +101,6 @@ def flip_to_camera_view(img: np.ndarray) -> np.ndarray:
 #   camera       the true camera view (default): LIBERO frames rows-flipped, LeRobot frames un-mirrored;
 #   rotated_180  OpenVLA / openpi / LeRobot's convention, LIBERO frames rotated 180° (upright but
 #                mirrored left-right): LeRobot frames as they are, live and HDF5 frames rotated to match.
-IMAGE_VIEWS = ("camera", "rotated_180")
 
 
 def _check_view(view: str, img: np.ndarray, name: str) -> None:

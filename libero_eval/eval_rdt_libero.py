@@ -1,6 +1,7 @@
 """Roll an RDT checkpoint out in the LIBERO simulator (standard protocol, receding horizon).
 
-Protocol (FACTS §3, the OpenVLA / openpi conventions): trial i of a task starts from the task's
+Protocol (the conventions of OpenVLA's ``experiments/robot/libero/run_libero_eval.py`` and openpi's
+``examples/libero/main.py``): trial i of a task starts from the task's
 fixed init state ``init_states[i % 50]``; the env seed of the trial (``--seed + i``) is recorded;
 ``NUM_STEPS_WAIT = 10`` settle steps with the no-motion, gripper-open action; then up to the suite's
 budget of policy steps (spatial 220, object 280, goal 300, libero_10 520, libero_90 400;
@@ -34,13 +35,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-import multiprocessing as mp
-import os
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -48,6 +46,7 @@ import numpy as np
 
 from configs.errors import UserError
 from configs.errors import exit_cli
+from configs.schema import EVAL_DTYPES, VIDEO_MODES, ConfigError, EvalConfig
 from configs.suites import LIBERO_SUITES, UnknownSuiteError, check_suite
 from libero_eval import env as lenv
 from libero_eval.metrics import (
@@ -64,12 +63,14 @@ from libero_eval.metrics import (
     write_csv_atomic,
     write_summary,
 )
+from libero_eval.runner import Active, Job, ModelPlanner, policy_threads, run_jobs
 from libero_eval.versions import format_versions
 
 log = logging.getLogger("eval_rdt_libero")
 
-VIDEO_MODES = ("all", "failures", "none")
 MAX_CHUNK = 64
+# flags that are aliases of the typed config's eval section (configs/base.yaml holds their defaults)
+EVAL_FLAGS = tuple(f.name for f in dataclasses.fields(EvalConfig))
 
 
 class EvalInputError(UserError, ValueError):
@@ -99,333 +100,65 @@ def build_parser() -> argparse.ArgumentParser:
     a("--instruction_source", default=None, choices=("problem_info", "benchmark", "filename"),
       help="default: dataset.instruction_source of the checkpoint (must match training)")
     a("--device", default=None, help="cuda / cuda:1 / cpu (default: cuda when available)")
-    a("--dtype", default=None, choices=("float32", "bfloat16", "float16"), help="default: bf16 on cuda, fp32 on cpu")
+    a("--dtype", default=None, choices=EVAL_DTYPES, help="default: bf16 on cuda, fp32 on cpu")
     a("--num_inference_steps", type=int, default=None, help="DPM-Solver steps (default: the checkpoint's, 5)")
     a("--torch_threads", type=int, default=None, help="CPU threads of the policy (default on cpu: cores minus "
       "--num_envs, at least 1; oversubscribed cores make torch's thread pool spin and run ~100x slower)")
     # --- protocol
     a("--suite", default="libero_goal", help=f"one of {', '.join(LIBERO_SUITES)}")
     a("--task_ids", type=int, nargs="*", default=None, help="task ids (default: all tasks of the suite)")
-    a("--num_trials", type=int, default=None, help="trials per task (default 50); trial i starts from init state "
+    a("--num_trials", type=int, default=None, help="trials per task (default eval.num_trials, 50); trial i starts from init state "
       "i %% 50. With --policy replay: replay the first N demos (default all)")
-    a("--exec_horizon", type=int, default=16, help="actions executed per predicted chunk of 64 (1..64)")
+    a("--exec_horizon", type=int, default=None, help="actions executed per predicted chunk of 64 (1..64; default 16)")
     a("--max_steps", type=int, default=None, help="policy steps per episode (default: the suite's budget)")
-    a("--num_steps_wait", type=int, default=lenv.NUM_STEPS_WAIT,
+    a("--num_steps_wait", type=int, default=None,
       help="no-motion steps after each reset so that dropped objects settle (protocol: 10)")
-    a("--seed", type=int, default=7, help="trial i uses env seed / noise seed SEED + i")
+    a("--seed", type=int, default=None, help="trial i uses env seed / noise seed SEED + i (default 7)")
     a("--resolution", type=int, default=None,
       help="camera resolution; default: the training data's (recorded in the checkpoint's train_config.json; "
            "128 for LIBERO raw data, 256 for OpenVLA no_noops data), else 128")
-    a("--num_envs", type=int, default=1, help="simulator processes stepping in lockstep (batched inference)")
+    a("--num_envs", type=int, default=None, help="simulator processes stepping in lockstep (batched inference; default 1)")
     # --- outputs
     a("--run_name", default=None, help="name of outs/metrics/<run> and outs/eval_videos/<run> (default: "
       "<checkpoint name>_<suite>)")
     a("--out_root", default="outs", help="root of metrics/ and eval_videos/")
-    a("--video", choices=VIDEO_MODES, default="failures", help="which trials keep an mp4")
+    a("--video", choices=VIDEO_MODES, default=None, help="which trials keep an mp4 (default failures)")
     a("--retry_errors", action="store_true", help="on resume, also rerun trials whose row has an error")
     a("--summarize_only", action="store_true", help="only rewrite summary.csv from trials.csv of --run_name")
     a("--resolve_only", action="store_true", help="print '<concrete checkpoint>\\t<run name>' for these flags and "
       "exit (eval_with_video_subEnv.sh resolves a run folder once, so every task uses the same checkpoint)")
-    a("--step_timeout", type=float, default=600.0, help="seconds a simulator may take for one chunk before it "
+    a("--step_timeout", type=float, default=None, help="seconds a simulator may take for one chunk before it "
       "is declared hung and restarted")
     a("--no_progress", action="store_true", help="no tqdm bar")
     return ap
 
 
 # ================================================================================================
-# Simulator processes
-# ================================================================================================
-class SimulatorDied(RuntimeError):
-    pass
-
-
-class SimWorker:
-    """Parent-side handle of one `libero_eval.sim_worker` process."""
-
-    def __init__(self, ctx, index: int):
-        from libero_eval.sim_worker import worker_main
-
-        self.index = index
-        self.conn, child = ctx.Pipe()
-        env_vars = {k: os.environ[k] for k in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "MUJOCO_EGL_DEVICE_ID")
-                    if k in os.environ}
-        self.proc = ctx.Process(target=worker_main, args=(child, env_vars), daemon=True, name=f"libero-sim-{index}")
-        self.proc.start()
-        child.close()
-        self.ready = False
-
-    def wait_ready(self, timeout: float) -> None:
-        """Consume the worker's "simulator stack imported" message (once)."""
-        if not self.ready:
-            self.recv(timeout)
-            self.ready = True
-
-    def send(self, cmd: str, payload: Any) -> None:
-        self.wait_ready(600.0)
-        try:
-            self.conn.send((cmd, payload))
-        except (BrokenPipeError, OSError) as exc:
-            raise SimulatorDied(f"simulator process {self.index} is gone ({exc})") from None
-
-    def recv(self, timeout: float) -> Any:
-        """The payload of an "ok" reply; RuntimeError with the worker's traceback on "error"."""
-        try:
-            if not self.conn.poll(timeout):
-                raise SimulatorDied(f"simulator process {self.index} did not answer within {timeout:.0f} s (hung)")
-            status, payload = self.conn.recv()
-        except (EOFError, OSError):
-            self.proc.join(timeout=5)
-            raise SimulatorDied(f"simulator process {self.index} died (exit code {self.proc.exitcode})") from None
-        if status != "ok":
-            raise RuntimeError(f"simulator error:\n{payload}")
-        return payload
-
-    def alive(self) -> bool:
-        return self.proc.is_alive()
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(timeout=10)
-        self.conn.close()
-
-    def close(self) -> None:
-        try:
-            self.conn.send(("close", None))
-        except (BrokenPipeError, OSError):
-            pass
-        self.proc.join(timeout=30)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(timeout=10)
-        self.conn.close()
-
-
-# ================================================================================================
-# Jobs and planners
-# ================================================================================================
-@dataclass
-class Job:
-    suite: str
-    task_id: int
-    task_name: str
-    trial: int
-    init_state_idx: int
-    seed: Optional[int]
-    instruction: str
-    init_state: np.ndarray
-    max_steps: int
-    settle_steps: int  # no-motion steps after the reset (protocol: lenv.NUM_STEPS_WAIT; replay: 0)
-    stop_on_done: bool = True
-    video_stem: str = ""
-    demo: Any = None  # replay: the recorded demo
-
-
-@dataclass
-class Active:
-    job: Job
-    t0: float
-    obs: dict
-    steps: int = 0
-    done: bool = False
-    infer_ms: list = field(default_factory=list)
-    eef: list = field(default_factory=list)
-    dones: list = field(default_factory=list)
-
-
-class ModelPlanner:
-    """Chunks from the RDT policy: one batched forward over all active environments."""
-
-    scale = None
-
-    def __init__(self, policy, num_slots: int):
-        self.policy = policy
-        self.encoding = policy.action_encoding
-        policy.reset(num_slots)
-
-    def begin(self, slot: int, act: Active) -> None:
-        self.policy.start_episode(slot, seed=act.job.seed)
-
-    def after_exec(self, slot: int, prev_obs: dict) -> None:
-        self.policy.observe(slot, prev_obs)  # the t-1 frame of the next plan
-
-    def plan(self, slots: Sequence[int], acts: Sequence[Active]) -> list[np.ndarray]:
-        chunks = self.policy.predict_chunk([a.obs for a in acts], [a.job.instruction for a in acts], slots)
-        for a in acts:
-            a.infer_ms.append(self.policy.last_infer_ms)
-        return list(chunks)
-
-
-# ================================================================================================
-# The rollout loop
-# ================================================================================================
-def run_jobs(jobs: Sequence[Job], planner, num_envs: int, exec_horizon: int, video_mode: str, vdir: Path,
-             on_result, step_timeout: float = 600.0, progress: bool = True, resolution: int = 128,
-             stats: Optional[dict] = None) -> None:
-    """Run `jobs` on `num_envs` simulator processes in lockstep; `on_result(job, active, video, error)`
-    is called as each trial ends (success, budget spent, or simulator error). `stats` (optional) gets
-    ``startup_s`` (starting the processes), ``loop_s`` (the rollouts, resets included) and its parts
-    ``reset_s`` (env creation + reset + settle), ``plan_s`` (policy), ``exec_s`` (stepping)."""
-    ctx = mp.get_context("spawn")
-    n = max(1, min(num_envs, len(jobs)))
-    t_start = time.perf_counter()
-    workers: list[Optional[SimWorker]] = [SimWorker(ctx, i) for i in range(n)]
-    try:
-        for w in workers:
-            w.wait_ready(step_timeout)
-    except Exception:
-        for w in workers:
-            w.kill()
-        raise
-    t_ready = time.perf_counter()
-    pending = deque(jobs)
-    active: dict[int, Active] = {}
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), desc="trials", unit="trial", dynamic_ncols=True)
-    n_succ = 0
-
-    def video_tmp(job: Job) -> Optional[str]:
-        if video_mode == "none":
-            return None
-        return str(vdir / f"{job.video_stem}.partial.mp4")
-
-    def fail(slot: int, job: Job, act: Optional[Active], exc: Exception) -> None:
-        w = workers[slot]
-        if isinstance(exc, SimulatorDied) or (w is not None and not w.alive()):
-            if w is not None:
-                w.kill()
-            workers[slot] = SimWorker(ctx, slot)  # fresh simulator for the next trial
-        if isinstance(exc, SimulatorDied):
-            msg = f"simulator died: {exc}"
-        else:  # the worker's traceback: keep its last line (the exception) in the CSV, all of it in the log
-            lines = str(exc).strip().splitlines()
-            msg = f"simulator error: {lines[-1] if lines else type(exc).__name__}"
-        log.error("%s task %d trial %d: simulator failure: %s", job.suite, job.task_id, job.trial, exc)
-        tmp = video_tmp(job)
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        on_result(job, act, "", msg)
-        active.pop(slot, None)
-        if bar is not None:
-            bar.update(1)
-
-    def finish(slot: int, act: Active) -> None:
-        nonlocal n_succ
-        job = act.job
-        keep = video_mode == "all" or (video_mode == "failures" and not act.done)
-        final = str(vdir / f"{job.video_stem}_{'success' if act.done else 'failure'}.mp4") if keep else None
-        try:
-            workers[slot].send("finish", {"video_path": final})
-            video = workers[slot].recv(step_timeout)["video"]
-        except Exception as exc:  # the trial itself is complete; only the video is lost
-            log.error("video of %s lost: %s", job.video_stem, exc)
-            video = ""
-            if not workers[slot].alive():
-                workers[slot].kill()
-                workers[slot] = SimWorker(ctx, slot)
-        n_succ += int(act.done)
-        on_result(job, act, video, "")
-        active.pop(slot, None)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(success=f"{n_succ}/{bar.n}")
-
-    phase = {"reset_s": 0.0, "plan_s": 0.0, "exec_s": 0.0}
-    try:
-        while pending or active:
-            # 1. fill free slots (resets run in parallel: send all, then collect)
-            t_phase = time.perf_counter()
-            starting = {}
-            for slot in range(n):
-                if slot not in active and pending:
-                    job = pending.popleft()
-                    try:
-                        workers[slot].send("start", {
-                            "suite": job.suite, "task_id": job.task_id, "init_state": job.init_state,
-                            "seed": job.seed, "resolution": resolution, "settle_steps": job.settle_steps,
-                            "max_steps": job.max_steps, "stop_on_done": job.stop_on_done, "trial": job.trial,
-                            "video_tmp": video_tmp(job)})
-                        starting[slot] = (job, time.perf_counter())
-                    except Exception as exc:
-                        fail(slot, job, None, exc)
-            for slot, (job, t0) in starting.items():
-                try:
-                    reply = workers[slot].recv(step_timeout)
-                except Exception as exc:
-                    fail(slot, job, None, exc)
-                    continue
-                active[slot] = Active(job=job, t0=t0, obs=reply["obs"])
-                planner.begin(slot, active[slot])
-            t_plan = time.perf_counter()
-            phase["reset_s"] += t_plan - t_phase
-            if not active:
-                continue
-            # 2. one batched plan for every active env, 3. execute the segments in parallel
-            slots = sorted(active)
-            chunks = planner.plan(slots, [active[s] for s in slots])
-            t_exec = time.perf_counter()
-            phase["plan_s"] += t_exec - t_plan
-            sent = []
-            for slot, chunk in zip(slots, chunks):
-                try:
-                    workers[slot].send("exec", {"chunk": np.asarray(chunk[:exec_horizon], np.float32),
-                                                "encoding": planner.encoding, "scale": planner.scale})
-                    sent.append(slot)
-                except Exception as exc:
-                    fail(slot, active[slot].job, active[slot], exc)
-            for slot in sent:
-                act = active[slot]
-                try:
-                    r = workers[slot].recv(step_timeout)
-                except Exception as exc:
-                    fail(slot, act.job, act, exc)
-                    continue
-                act.obs, act.steps, act.done = r["obs"], int(r["steps"]), bool(r["done"])
-                act.eef.extend(list(r["eef"]))
-                act.dones.extend(r["dones"])
-                planner.after_exec(slot, r["prev_obs"])
-                executed = len(r["dones"])
-                out_of_actions = executed == 0 and not act.done
-                if (act.done and act.job.stop_on_done) or act.steps >= act.job.max_steps or out_of_actions:
-                    finish(slot, act)
-            phase["exec_s"] += time.perf_counter() - t_exec
-    finally:
-        if stats is not None:
-            stats.update(startup_s=t_ready - t_start, loop_s=time.perf_counter() - t_ready, **phase)
-        if bar is not None:
-            bar.close()
-        for w in workers:
-            if w is not None:
-                w.close()
-
-
-def policy_threads(device: str, num_envs: int, requested: Optional[int] = None) -> int:
-    """Torch CPU threads for the policy process: leave a core to each simulator process."""
-    import torch
-
-    if requested:
-        return max(1, int(requested))
-    if str(device).startswith("cuda"):
-        return torch.get_num_threads()
-    return max(1, (os.cpu_count() or 1) - int(num_envs))
-
-
-# ================================================================================================
 # Validation (before any simulator starts)
 # ================================================================================================
 def validate_common(args) -> None:
-    if not 1 <= args.exec_horizon <= MAX_CHUNK:
+    """The flags given (None: not given) in the words of the command line."""
+    if args.exec_horizon is not None and not 1 <= args.exec_horizon <= MAX_CHUNK:
         raise EvalInputError(f"--exec_horizon must be in 1..{MAX_CHUNK} (the model predicts {MAX_CHUNK}-step "
                              f"chunks), got {args.exec_horizon}")
-    if args.num_envs < 1:
-        raise EvalInputError(f"--num_envs must be >= 1, got {args.num_envs}")
-    if args.num_trials is not None and args.num_trials < 1:
-        raise EvalInputError(f"--num_trials must be >= 1, got {args.num_trials}")
-    if args.max_steps is not None and args.max_steps < 1:
-        raise EvalInputError(f"--max_steps must be >= 1, got {args.max_steps}")
+    for flag in ("num_envs", "num_trials", "max_steps"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise EvalInputError(f"--{flag} must be >= 1, got {value}")
+
+
+def resolve_eval(args, cfg) -> EvalConfig:
+    """The eval section of ``cfg`` (the checkpoint's typed config, ``--set eval.*`` applied) with the
+    flags that were given written into it; validated again by ``EvalConfig``."""
+    given = {k: getattr(args, k) for k in EVAL_FLAGS if getattr(args, k, None) is not None}
+    try:
+        ecfg = dataclasses.replace(cfg.eval, **given)
+    except ConfigError as exc:
+        raise EvalInputError(str(exc)) from None
+    if ecfg.exec_horizon > cfg.common.action_chunk_size:
+        raise EvalInputError(f"exec_horizon {ecfg.exec_horizon} exceeds the model's chunk of "
+                             f"{cfg.common.action_chunk_size} actions")
+    return ecfg
 
 
 def validate_tasks(args) -> tuple[Any, list[int]]:
@@ -473,46 +206,60 @@ def default_run_name(checkpoint: str, suite: str, settings: dict) -> str:
     return name
 
 
-def evaluate(args) -> int:
+def open_checkpoint(args):
+    """The resolved checkpoint (weights + typed config) of ``--checkpoint``, or a one-line error."""
     from libero_eval.policy import PolicyError, resolve_checkpoint
 
-    validate_common(args)
-    args.num_trials = args.num_trials or 50
-    check_suite(args.suite, "--suite")
     if not args.checkpoint:
         raise EvalInputError("--checkpoint is required (or --policy replay --demo_file F, or --summarize_only)")
     try:
-        ck = resolve_checkpoint(args.checkpoint, args.config, args.ema, args.set)
-    except PolicyError as exc:
+        return resolve_checkpoint(args.checkpoint, args.config, args.ema, args.set)
+    except (PolicyError, ConfigError) as exc:
         raise EvalInputError(str(exc)) from None
-    if args.resolution is None:
-        args.resolution = ck.training_resolution() or lenv.DEFAULT_RESOLUTION
-        log.info("camera resolution %d (%s)", args.resolution,
-                 "as in training" if ck.training_resolution() else "default")
-    suite, task_ids = validate_tasks(args)
-    check_render(args)
 
-    import torch
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    checkpoint_id = str(Path(ck.weights).resolve())
-    source = args.instruction_source or ck.config["dataset"]["instruction_source"]
-    max_steps = args.max_steps or lenv.max_steps(suite)
-    settings = {
-        "checkpoint": checkpoint_id, "exec_horizon": args.exec_horizon, "max_steps": max_steps,
-        "num_steps_wait": args.num_steps_wait, "resolution": args.resolution,
-        "dtype": args.dtype or ("bfloat16" if device.startswith("cuda") else "float32"),
-        "num_inference_steps": args.num_inference_steps or ck.config["model"]["noise_scheduler"]["num_inference_timesteps"],
-        "instruction_source": source, "seed": args.seed,
+def run_settings(args, ck, ecfg: EvalConfig, suite, device: str) -> dict:
+    """What every trials row records and what a resumed run must share: the eval section with its
+    nulls resolved (suite budget, benchmark settle steps, training resolution, model DPM steps)."""
+    resolution = ecfg.resolution or ck.training_resolution() or lenv.DEFAULT_RESOLUTION
+    log.info("camera resolution %d (%s)", resolution, "given" if ecfg.resolution else
+             "as in training" if ck.training_resolution() else "default")
+    return {
+        "checkpoint": str(Path(ck.weights).resolve()), "exec_horizon": ecfg.exec_horizon,
+        "max_steps": ecfg.max_steps or lenv.max_steps(suite),
+        "num_steps_wait": lenv.NUM_STEPS_WAIT if ecfg.num_steps_wait is None else ecfg.num_steps_wait,
+        "resolution": resolution,
+        "dtype": ecfg.dtype or ("bfloat16" if device.startswith("cuda") else "float32"),
+        "num_inference_steps": ecfg.num_inference_steps or ck.config.model.noise_scheduler.num_inference_timesteps,
+        "instruction_source": args.instruction_source or ck.config.dataset.instruction_source, "seed": ecfg.seed,
     }
-    run = args.run_name or default_run_name(ck.source, args.suite, settings)
-    if args.resolve_only:
-        print(f"{ck.concrete or ck.source}\t{run}")
-        return 0
+
+
+def make_jobs(args, ck, suite, task_ids: Sequence[int], settings: dict, num_trials: int, done_keys: set) -> list[Job]:
+    """One job per (task, trial) not already in the run's CSV."""
+    jobs: list[Job] = []
+    for tid in task_ids:
+        todo = [i for i in range(num_trials) if (args.suite, tid, i) not in done_keys]
+        if not todo:
+            continue
+        task = lenv.get_task(suite, tid)
+        init_states = lenv.get_task_init_states(suite, tid)
+        instruction = task_prompt(ck.data_info, suite, tid, task.name, settings["instruction_source"],
+                                  explicit=args.instruction_source)
+        for i in todo:
+            jobs.append(Job(suite=args.suite, task_id=tid, task_name=task.name, trial=i,
+                            init_state_idx=i % len(init_states), seed=settings["seed"] + i, instruction=instruction,
+                            init_state=init_states[i % len(init_states)], max_steps=settings["max_steps"],
+                            settle_steps=settings["num_steps_wait"], video_stem=f"{args.suite}_task{tid}_trial{i}"))
+    return jobs
+
+
+def existing_trials(args, run: str, settings: dict) -> tuple[Path, Path, set]:
+    """(metrics dir, videos dir, keys of the trials already done); refuses a run of other settings."""
     mdir, vdir = metrics_dir(args.out_root, run), videos_dir(args.out_root, run)
     trials_csv = mdir / "trials.csv"
     existing = latest_rows(read_rows(trials_csv))
-    others = {r["checkpoint"] for r in existing} - {checkpoint_id}
+    others = {r["checkpoint"] for r in existing} - {settings["checkpoint"]}
     if others:
         raise EvalInputError(f"run {run!r} ({trials_csv}) already holds results of another checkpoint "
                              f"({sorted(others)[0]}); use another --run_name")
@@ -521,73 +268,93 @@ def evaluate(args) -> int:
         check_run_settings(mdir, settings)
     except ValueError as exc:
         raise EvalInputError(str(exc)) from None
-    done_keys = {trial_key(r) for r in existing if not (args.retry_errors and r.get("error"))}
+    return mdir, vdir, {trial_key(r) for r in existing if not (args.retry_errors and r.get("error"))}
 
-    jobs: list[Job] = []
-    for tid in task_ids:
-        todo = [i for i in range(args.num_trials) if (args.suite, tid, i) not in done_keys]
-        if not todo:
-            continue
-        task = lenv.get_task(suite, tid)
-        init_states = lenv.get_task_init_states(suite, tid)
-        instruction = task_prompt(ck.data_info, suite, tid, task.name, source, explicit=args.instruction_source)
-        for i in todo:
-            jobs.append(Job(suite=args.suite, task_id=tid, task_name=task.name, trial=i,
-                            init_state_idx=i % len(init_states), seed=args.seed + i, instruction=instruction,
-                            init_state=init_states[i % len(init_states)], max_steps=max_steps,
-                            settle_steps=args.num_steps_wait, video_stem=f"{args.suite}_task{tid}_trial{i}"))
-    skipped = len(task_ids) * args.num_trials - len(jobs)
-    if skipped:
-        log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, trials_csv)
-    if jobs:
-        from libero_eval.policy import RDTPolicy
-        from models.loading import CheckpointError
 
-        threads_before = torch.get_num_threads()
-        torch.set_num_threads(policy_threads(device, args.num_envs, args.torch_threads))
+def trial_recorder(trials_csv: Path, settings: dict):
+    """``on_result`` for the runner: one fsynced CSV row per finished trial."""
+    stack = format_versions()  # mujoco / robosuite / LIBERO / numpy / torch versions, in every row
+
+    def on_result(job: Job, act: Optional[Active], video: str, error: str) -> None:
+        append_row(trials_csv, {
+            "suite": job.suite, "task_id": job.task_id, "task_name": job.task_name, "trial": job.trial,
+            "init_state_idx": job.init_state_idx, "seed": job.seed,
+            "success": int(bool(act and act.done and not error)),
+            "steps": act.steps if act else 0,
+            "wall_time_s": f"{time.perf_counter() - act.t0:.2f}" if act else "",
+            "mean_infer_ms": f"{np.mean(act.infer_ms):.2f}" if act and act.infer_ms else "",
+            **{**settings, "seed": job.seed}, "instruction": job.instruction, "sim_stack": stack,
+            "video": video, "error": error,
+        })
+    return on_result
+
+
+def rollout_policy(args, ck, ecfg: EvalConfig, settings: dict, jobs: list[Job], device: str, mdir: Path,
+                   vdir: Path) -> None:
+    """Load the policy once and run every job through the runner."""
+    import torch
+
+    from libero_eval.policy import PolicyError, RDTPolicy
+    from models.loading import CheckpointError
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(policy_threads(device, ecfg.num_envs, args.torch_threads))
+    try:
         try:
             policy = RDTPolicy.from_checkpoint(ck.weights, device, vision_encoder=args.vision_encoder,
                                                text_encoder=args.text_encoder, lang_embed_dir=args.lang_embed_dir,
                                                dtype=settings["dtype"],
-                                               num_inference_steps=settings["num_inference_steps"],
-                                               resolved=ck)
+                                               num_inference_steps=settings["num_inference_steps"], resolved=ck)
         except (PolicyError, CheckpointError, OSError) as exc:
             raise EvalInputError(str(exc)) from None
         log.info("policy: %s (encoding %s, instruction source %s) on %s; %d trial(s), %d env(s), exec_horizon %d",
-                 checkpoint_id, policy.action_encoding, source, device, len(jobs), args.num_envs, args.exec_horizon)
+                 settings["checkpoint"], policy.action_encoding, settings["instruction_source"], device, len(jobs),
+                 ecfg.num_envs, ecfg.exec_horizon)
+        policy.prepare_instructions(sorted({j.instruction for j in jobs}))  # T5 once per task, then freed
+        policy.warmup(jobs[0].instruction, settings["resolution"])  # first-call overheads stay out of the latency
+        run_jobs(jobs, ModelPlanner(policy, ecfg.num_envs), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
+                 trial_recorder(mdir / "trials.csv", settings), ecfg.step_timeout, not args.no_progress,
+                 settings["resolution"])
+    finally:
+        torch.set_num_threads(threads_before)  # main() may run inside another program (tests)
 
-        stack = format_versions()  # mujoco / robosuite / LIBERO / numpy / torch versions, in every row
 
-        def on_result(job: Job, act: Optional[Active], video: str, error: str) -> None:
-            append_row(trials_csv, {
-                "suite": job.suite, "task_id": job.task_id, "task_name": job.task_name, "trial": job.trial,
-                "init_state_idx": job.init_state_idx, "seed": job.seed,
-                "success": int(bool(act and act.done and not error)),
-                "steps": act.steps if act else 0,
-                "wall_time_s": f"{time.perf_counter() - act.t0:.2f}" if act else "",
-                "mean_infer_ms": f"{np.mean(act.infer_ms):.2f}" if act and act.infer_ms else "",
-                **{**settings, "seed": job.seed}, "instruction": job.instruction, "sim_stack": stack,
-                "video": video, "error": error,
-            })
+def evaluate(args) -> int:
+    validate_common(args)
+    check_suite(args.suite, "--suite")
+    ck = open_checkpoint(args)
+    ecfg = resolve_eval(args, ck.config)
+    suite, task_ids = validate_tasks(args)
+    check_render(args)
 
-        try:
-            policy.prepare_instructions(sorted({j.instruction for j in jobs}))  # T5 once per task, then freed
-            policy.warmup(jobs[0].instruction, args.resolution)  # first-call overheads stay out of the latency numbers
-            run_jobs(jobs, ModelPlanner(policy, args.num_envs), args.num_envs, args.exec_horizon, args.video, vdir,
-                     on_result, args.step_timeout, not args.no_progress, args.resolution)
-        finally:
-            torch.set_num_threads(threads_before)  # main() may run inside another program (tests)
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    settings = run_settings(args, ck, ecfg, suite, device)
+    run = args.run_name or default_run_name(ck.source, args.suite, settings)
+    if args.resolve_only:
+        print(f"{ck.concrete or ck.source}\t{run}")
+        return 0
+    mdir, vdir, done_keys = existing_trials(args, run, settings)
+    jobs = make_jobs(args, ck, suite, task_ids, settings, ecfg.num_trials, done_keys)
+    skipped = len(task_ids) * ecfg.num_trials - len(jobs)
+    if skipped:
+        log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, mdir / "trials.csv")
+    if jobs:
+        rollout_policy(args, ck, ecfg, settings, jobs, device, mdir, vdir)
     summary = write_summary(mdir)
     print_summary(summary)
-    print(f"trials: {trials_csv}\nsummary: {mdir / 'summary.csv'}")
+    print(f"trials: {mdir / 'trials.csv'}\nsummary: {mdir / 'summary.csv'}")
     return 0
 
 
 def replay(args) -> int:
     from data import libero_hdf5 as lh5
+    from configs.loader import BASE_PRESET, load_typed
     from libero_eval.replay import ReplayDemo, ReplayPlanner, load_replay_demos, max_dev_mm, recorded_after
 
     validate_common(args)
+    ecfg = resolve_eval(args, load_typed(args.config or BASE_PRESET, args.set))
     if not args.demo_file:
         raise EvalInputError("--policy replay needs --demo_file")
     path = Path(args.demo_file)
@@ -622,8 +389,8 @@ def replay(args) -> int:
                        success_match=int(env_success == d.expected_success))
         rows.append(row)
 
-    run_jobs(jobs, ReplayPlanner(args.replay_encoding), args.num_envs, args.exec_horizon, args.video, vdir,
-             on_result, args.step_timeout, not args.no_progress, resolution)
+    run_jobs(jobs, ReplayPlanner(args.replay_encoding), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
+             on_result, ecfg.step_timeout, not args.no_progress, resolution)
     rows.sort(key=lambda r: int(r["demo"].rsplit("_", 1)[-1]))
     write_csv_atomic(mdir / "replay.csv", rows, REPLAY_FIELDS)
     print(f"{'demo':<8} {'steps':>5} {'max dev mm':>10} {'mean dev mm':>11} {'env succ':>8} {'demo succ':>9} {'match':>5}")
@@ -657,7 +424,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.policy == "replay":
             return replay(args)
         return evaluate(args)
-    except (EvalInputError, UnknownSuiteError) as exc:
+    except (EvalInputError, UnknownSuiteError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -31,15 +31,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from configs.errors import UserError
+from configs.schema import CAMERA_SLOTS, Config
 from data.libero_mapping import (
-    ENCODINGS,
-    IMAGE_VIEWS,
     OscScale,
     action_mask,
     decode_actions,
@@ -54,7 +53,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_CONFIG = "train_config.json"
 # Observation keys of the two LIBERO cameras, in RDT slot order (cam_high, right_wrist).
 CAMERA_OBS_KEYS = ("agentview_image", "robot0_eye_in_hand_image")
-NUM_SLOTS_PER_FRAME = 3  # cam_high, right_wrist, left_wrist (absent on LIBERO)
+NUM_SLOTS_PER_FRAME = len(CAMERA_SLOTS)  # cam_high, right_wrist, left_wrist (absent on LIBERO)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -68,7 +67,7 @@ class PolicyError(UserError, ValueError):
 @dataclass
 class ResolvedCheckpoint:
     weights: Path  # folder (save_pretrained / LoRA adapter) or bare weights file
-    config: dict  # full YAML config the model was trained with
+    config: Config  # the resolved typed config the model was trained with
     train_args: dict  # training flags ({} when unknown)
     source: str  # what the user passed, for the CSV
     data_info: dict = field(default_factory=dict)  # {"suites", "image_hw"} of the training data, if known
@@ -101,16 +100,13 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
     (DeepSpeed ``mp_rank_00_model_states.pt``, needs ``config`` unless a ``train_config.json`` sits in
     a parent folder) or, with ``config``, a hub id -> weights path + training config.
     Raises `PolicyError` with the fix."""
-    from configs.loader import apply_override, load_config
+    from configs.loader import load_typed
     from models.loading import looks_like_hub_id
-    from policy.checkpoints import complete_checkpoints
+    from policy.checkpoints import checkpoint_config, complete_checkpoints
 
     path = Path(source)
     if not path.exists() and looks_like_hub_id(source) and config is not None:  # e.g. the released base model
-        cfg = load_config(config)
-        for ov in overrides:
-            apply_override(cfg, ov)
-        return ResolvedCheckpoint(weights=path, config=cfg, train_args={}, source=str(source))
+        return ResolvedCheckpoint(weights=path, config=load_typed(config, overrides), train_args={}, source=str(source))
     if not path.exists():
         raise PolicyError(f"checkpoint not found: {source} (expected a checkpoint-N folder, a training run "
                           f"folder with checkpoint-N subfolders, or a weights file with --config)")
@@ -132,16 +128,15 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
     if config is not None:
         if not Path(config).is_file():
             raise PolicyError(f"--config {config}: file not found")
-        cfg = load_config(config)
+        cfg = load_typed(config, overrides)
     else:
         tc = _find_train_config(path)
         if tc is None:
             raise PolicyError(f"{path}: no {TRAIN_CONFIG} next to the weights (or in a parent folder); pass the "
                               f"YAML config the model was trained with, e.g. --config configs/base.yaml")
         data = json.loads(tc.read_text())
-        cfg, train_args, data_info = data["config"], data.get("args") or {}, data.get("data") or {}
-    for ov in overrides:
-        apply_override(cfg, ov)
+        train_args, data_info = data.get("args") or {}, data.get("data") or {}
+        cfg = checkpoint_config(data["config"], str(tc), overrides)
     return ResolvedCheckpoint(weights=weights, config=cfg, train_args=train_args, source=str(source),
                               data_info=data_info, concrete=path)
 
@@ -168,10 +163,10 @@ class RDTPolicy:
         runner: RDTRunner (eval mode, on `device`).
         vision: SiglipVisionTower. text: T5Embedder, or None when every instruction is in `lang_store`
             (then `text_loader` builds T5 lazily on a miss, if given).
-        cfg: the full training config (``common``, ``dataset``, ``model``).
+        cfg: the typed training config (``configs.schema.Config``).
     """
 
-    def __init__(self, runner, vision, cfg: Mapping[str, Any], device: str | torch.device = "cpu",
+    def __init__(self, runner, vision, cfg: Config, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, text=None, lang_store=None, text_loader=None,
                  num_inference_steps: Optional[int] = None, checkpoint: str = ""):
         from policy.conditioning import Conditioner
@@ -183,22 +178,14 @@ class RDTPolicy:
         self.lang_store, self._text_loader = lang_store, text_loader
         self.num_inference_steps = num_inference_steps
         self.checkpoint = checkpoint
-        ds, common = cfg["dataset"], cfg["common"]
-        self.action_encoding: str = ds.get("action_encoding", "abs_goal")
-        if self.action_encoding not in ENCODINGS:
-            raise PolicyError(f"checkpoint config dataset.action_encoding={self.action_encoding!r}; "
-                              f"expected one of {ENCODINGS}")
-        self.use_joint_state = bool(ds.get("use_joint_state", False))
-        self.control_freq = float(ds.get("control_freq", 20))
-        self.instruction_source: str = ds.get("instruction_source", "problem_info")
-        self.image_view: str = ds.get("image_view", "camera")  # as in training (data.libero_mapping)
-        if self.image_view not in IMAGE_VIEWS:
-            raise PolicyError(f"checkpoint config dataset.image_view={self.image_view!r}; expected one of {IMAGE_VIEWS}")
-        self.history = int(common["img_history_size"])
-        self.chunk_size = int(common["action_chunk_size"])
-        if int(common["num_cameras"]) != NUM_SLOTS_PER_FRAME:
-            raise PolicyError(f"common.num_cameras={common['num_cameras']}: LIBERO evaluation expects "
-                              f"{NUM_SLOTS_PER_FRAME} slots per frame (cam_high, right_wrist, left_wrist)")
+        ds, common = cfg.dataset, cfg.common  # validated by configs.schema
+        self.action_encoding: str = ds.action_encoding
+        self.use_joint_state = ds.use_joint_state
+        self.control_freq = ds.control_freq
+        self.instruction_source: str = ds.instruction_source
+        self.image_view: str = ds.image_view  # as in training (data.libero_mapping)
+        self.history = common.img_history_size
+        self.chunk_size = common.action_chunk_size
         self.scale = OscScale()  # the simulator's own OSC limits (make_env uses the default controller)
         self._action_mask = action_mask(self.action_encoding)
         # Text conditioning is always given as embeddings (computed once per instruction).
@@ -237,30 +224,30 @@ class RDTPolicy:
             if dtype not in DTYPES:
                 raise PolicyError(f"unknown dtype {dtype!r}; expected one of {list(DTYPES)}")
             dtype = DTYPES[dtype]
-        model_cfg = cfg["model"]
+        model_cfg = cfg.model
         vis_path = _resolve_asset(vision_encoder or targs.get("pretrained_vision_encoder_name_or_path")
-                                  or model_cfg["vision_encoder"])
+                                  or model_cfg.vision_encoder)
         txt_path = _resolve_asset(text_encoder or targs.get("pretrained_text_encoder_name_or_path")
-                                  or model_cfg["text_encoder"])
+                                  or model_cfg.text_encoder)
         runner = load_runner(str(ck.weights), cfg, dtype=dtype).to(device=device, dtype=dtype).eval()
         runner.requires_grad_(False)
         vision = SiglipVisionTower(vis_path, dtype=dtype).to(device)
-        if vision.hidden_size != model_cfg["img_token_dim"] or vision.num_patches != model_cfg["img_tokens_per_image"]:
+        if vision.hidden_size != model_cfg.img_token_dim or vision.num_patches != model_cfg.img_tokens_per_image:
             raise PolicyError(f"vision encoder {vis_path} gives {vision.num_patches} tokens x {vision.hidden_size}; "
-                              f"the checkpoint expects {model_cfg['img_tokens_per_image']} x {model_cfg['img_token_dim']}")
-        max_len = int(cfg["dataset"].get("tokenizer_max_length", 1024))
+                              f"the checkpoint expects {model_cfg.img_tokens_per_image} x {model_cfg.img_token_dim}")
+        max_len = cfg.dataset.tokenizer_max_length
 
         def load_text():
             text = T5Embedder(txt_path, max_length=max_len, dtype=dtype, device=device)
-            if text.hidden_size != model_cfg["lang_token_dim"]:
+            if text.hidden_size != model_cfg.lang_token_dim:
                 raise PolicyError(f"text encoder {txt_path} has d_model {text.hidden_size}; the checkpoint "
-                                  f"expects model.lang_token_dim={model_cfg['lang_token_dim']}")
+                                  f"expects model.lang_token_dim={model_cfg.lang_token_dim}")
             return text
 
         store = None
         store_dir = lang_embed_dir or targs.get("precomp_lang_embed")
         if store_dir and Path(_resolve_asset(str(store_dir))).is_dir():
-            store = LangEmbeddingStore(_resolve_asset(str(store_dir)), expected_dim=model_cfg["lang_token_dim"])
+            store = LangEmbeddingStore(_resolve_asset(str(store_dir)), expected_dim=model_cfg.lang_token_dim)
         elif lang_embed_dir:
             raise PolicyError(f"--lang_embed_dir {lang_embed_dir}: folder not found")
         text = None if store is not None else load_text()

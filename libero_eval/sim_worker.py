@@ -1,4 +1,5 @@
-"""One LIBERO simulator in its own process, driven over a pipe by the evaluation loop.
+"""One LIBERO simulator in its own process, driven over a pipe by the evaluation loop: both ends
+of the pipe (the child's ``worker_main`` and the parent's ``SimWorker`` handle).
 
 The evaluation keeps N of these stepping in lockstep: it sends every worker the next segment of
 its action chunk (``exec_horizon`` 128-d vectors), then collects the replies, so the simulators run
@@ -204,3 +205,70 @@ def worker_main(conn, env_vars: dict[str, str] | None = None) -> None:
     finally:
         sim.close_env()
         conn.close()
+
+
+# ================================================================================================
+# Parent side
+# ================================================================================================
+class SimulatorDied(RuntimeError):
+    pass
+
+
+class SimWorker:
+    """Parent-side handle of one `libero_eval.sim_worker` process."""
+
+    def __init__(self, ctx, index: int):
+        self.index = index
+        self.conn, child = ctx.Pipe()
+        env_vars = {k: os.environ[k] for k in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "MUJOCO_EGL_DEVICE_ID")
+                    if k in os.environ}
+        self.proc = ctx.Process(target=worker_main, args=(child, env_vars), daemon=True, name=f"libero-sim-{index}")
+        self.proc.start()
+        child.close()
+        self.ready = False
+
+    def wait_ready(self, timeout: float) -> None:
+        """Consume the worker's "simulator stack imported" message (once)."""
+        if not self.ready:
+            self.recv(timeout)
+            self.ready = True
+
+    def send(self, cmd: str, payload: Any) -> None:
+        self.wait_ready(600.0)
+        try:
+            self.conn.send((cmd, payload))
+        except (BrokenPipeError, OSError) as exc:
+            raise SimulatorDied(f"simulator process {self.index} is gone ({exc})") from None
+
+    def recv(self, timeout: float) -> Any:
+        """The payload of an "ok" reply; RuntimeError with the worker's traceback on "error"."""
+        try:
+            if not self.conn.poll(timeout):
+                raise SimulatorDied(f"simulator process {self.index} did not answer within {timeout:.0f} s (hung)")
+            status, payload = self.conn.recv()
+        except (EOFError, OSError):
+            self.proc.join(timeout=5)
+            raise SimulatorDied(f"simulator process {self.index} died (exit code {self.proc.exitcode})") from None
+        if status != "ok":
+            raise RuntimeError(f"simulator error:\n{payload}")
+        return payload
+
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(timeout=10)
+        self.conn.close()
+
+    def close(self) -> None:
+        try:
+            self.conn.send(("close", None))
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=30)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=10)
+        self.conn.close()

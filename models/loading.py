@@ -23,6 +23,7 @@ from typing import Optional
 import torch
 
 from configs.errors import UserError
+from configs.schema import Config
 from models.rdt_runner import RDTRunner
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,10 @@ def looks_like_hub_id(source) -> bool:
     return text.count("/") == 1 and not text.startswith((".", "/", "~"))
 
 
-def runner_kwargs_from_config(cfg: dict) -> dict:
-    """Constructor kwargs of RDTRunner from our YAML config (configs/base.yaml layout)."""
+def runner_kwargs_from_config(cfg: Config | dict) -> dict:
+    """Constructor kwargs of RDTRunner from the typed config (or its dict form)."""
+    if isinstance(cfg, Config):
+        cfg = cfg.to_dict()
     common, model = cfg["common"], cfg["model"]
     hist, cams, patches = common["img_history_size"], common["num_cameras"], model["img_tokens_per_image"]
     return dict(
@@ -65,7 +68,7 @@ def runner_kwargs_from_config(cfg: dict) -> dict:
     )
 
 
-def build_runner(cfg: dict, dtype: torch.dtype = torch.float32) -> RDTRunner:
+def build_runner(cfg: Config | dict, dtype: torch.dtype = torch.float32) -> RDTRunner:
     return RDTRunner(**runner_kwargs_from_config(cfg), dtype=dtype)
 
 
@@ -181,7 +184,7 @@ def _download(repo_id: str) -> Path:
             f"{exc}). Download it on a machine with network access and pass the local directory.") from exc
 
 
-def load_runner(source: Optional[str | os.PathLike], cfg: Optional[dict] = None,
+def load_runner(source: Optional[str | os.PathLike], cfg: Optional[Config | dict] = None,
                 dtype: torch.dtype = torch.float32) -> RDTRunner:
     """See the module docstring. ``cfg`` is needed for random init and for bare weight files."""
     if source is None or str(source) in ("", "none", "None"):

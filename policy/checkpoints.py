@@ -1,10 +1,20 @@
 """The read side of a training run's folder: which ``checkpoint-N/`` are complete (written by
-``train/checkpointing.py``; a checkpoint is complete once its ``trainer_state.json`` exists)."""
+``train/checkpointing.py``; a checkpoint is complete once its ``trainer_state.json`` exists), and
+the typed config a checkpoint was trained with."""
 from __future__ import annotations
 
+import copy
+import logging
 import os
 import re
 from pathlib import Path
+from typing import Sequence
+
+from configs.loader import BASE_PRESET, apply_override, fill_from_base, read_preset
+from configs.schema import Config
+from models.loading import norm_for_legacy_config
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -21,3 +31,33 @@ def complete_checkpoints(output_dir: str | os.PathLike) -> list[tuple[int, Path]
         if m and p.is_dir() and (p / STATE_FILE).is_file():
             found.append((int(m.group(1)), p))
     return sorted(found)
+
+
+def checkpoint_config(raw: dict, source: str, overrides: Sequence[str] = ()) -> Config:
+    """The typed config of a checkpoint's ``train_config.json``, also for runs saved by older versions:
+    a missing ``model.rdt.norm`` is the one its geometry was trained with (``norm_for_legacy_config``),
+    other missing keys come from base.yaml, keys this version no longer has are dropped (logged);
+    then ``overrides`` (``key=value``) apply."""
+    raw = copy.deepcopy(raw)
+    rdt = raw.get("model", {}).get("rdt")
+    if isinstance(rdt, dict) and "norm" not in rdt:
+        rdt["norm"] = norm_for_legacy_config(rdt)
+    base = read_preset(BASE_PRESET)
+    dropped = _drop_unknown(raw, base)
+    if dropped:
+        log.info("%s: ignoring config keys this version does not have: %s", source, ", ".join(dropped))
+    full = fill_from_base(raw, source).to_dict()
+    for assignment in overrides:
+        apply_override(full, assignment)
+    return Config.from_dict(full, source)
+
+
+def _drop_unknown(raw: dict, template: dict, prefix: str = "") -> list[str]:
+    dropped = []
+    for key in list(raw):
+        if key not in template:
+            dropped.append(prefix + key)
+            del raw[key]
+        elif isinstance(raw[key], dict) and isinstance(template[key], dict):
+            dropped += _drop_unknown(raw[key], template[key], f"{prefix}{key}.")
+    return dropped

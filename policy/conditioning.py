@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from configs.schema import DatasetConfig
 from policy.augment import augment_images
 
 
@@ -32,17 +33,18 @@ def pad_embeddings(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.
 
 @dataclass
 class ConditioningOptions:
-    cond_mask_prob: float = 0.1      # prob. of dropping language / each camera / the state / ctrl freq
+    """Training-time condition dropout, state noise and augmentation (``dataset`` keys of the typed
+    config, where their defaults live). Constructed without arguments: none of them (inference)."""
+    cond_mask_prob: float = 0.0      # prob. of dropping language / each camera / the state / ctrl freq
     cam_ext_mask_prob: float = -1.0  # external camera (cam_high) drop prob.; < 0: same as cond_mask_prob
     state_noise_snr: Optional[float] = None
     image_aug: bool = False
 
     @classmethod
-    def from_config(cls, ds_cfg: dict) -> "ConditioningOptions":
-        return cls(cond_mask_prob=float(ds_cfg.get("cond_mask_prob", 0.1)),
-                   cam_ext_mask_prob=float(ds_cfg.get("cam_ext_mask_prob", -1.0)),
-                   state_noise_snr=ds_cfg.get("state_noise_snr"),
-                   image_aug=bool(ds_cfg.get("image_aug", False)))
+    def from_config(cls, ds_cfg: DatasetConfig) -> "ConditioningOptions":
+        """The training-time conditioning of the typed config's ``dataset`` section."""
+        return cls(cond_mask_prob=ds_cfg.cond_mask_prob, cam_ext_mask_prob=ds_cfg.cam_ext_mask_prob,
+                   state_noise_snr=ds_cfg.state_noise_snr, image_aug=ds_cfg.image_aug)
 
 
 class Conditioner:

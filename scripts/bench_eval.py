@@ -70,7 +70,7 @@ def run_once(ckpt: Path, out_root: Path, num_envs: int, args) -> tuple[float, in
     import numpy as np
 
     from libero_eval import env as lenv
-    from libero_eval import eval_rdt_libero as ev
+    from libero_eval import runner as ev
     from libero_eval.policy import RDTPolicy
 
     import torch

@@ -17,7 +17,7 @@ from train.sampler import EpochSampler
 
 LENGTHS = {"demo_0": 70, "demo_1": 72, "demo_2": 71}
 CFG = {"common": {"img_history_size": 2, "action_chunk_size": 64, "num_cameras": 3, "state_dim": 128},
-       "dataset": {"action_encoding": "abs_goal", "control_freq": 20, "buf_path": "/ignored"}}
+       "dataset": {"action_encoding": "abs_goal", "control_freq": 20}}
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -12,6 +12,7 @@ import torch
 from configs.suites import LIBERO_SUITES
 from libero_eval import env as lenv
 from libero_eval import eval_rdt_libero as ev
+from libero_eval.sim_worker import SimWorker
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def no_simulator(monkeypatch):
         raise AssertionError("a simulator was started")
 
     monkeypatch.setattr(ev, "run_jobs", boom)
-    monkeypatch.setattr(ev.SimWorker, "__init__", boom)
+    monkeypatch.setattr(SimWorker, "__init__", boom)
     monkeypatch.setattr(lenv, "make_env", boom)
 
 
@@ -314,3 +315,16 @@ def test_prompt_is_the_instruction_training_used():
     assert ev.task_prompt({}, suite, 1, task.name, "problem_info") == expected
     assert ev.task_prompt(trained, suite, 1, task.name, "problem_info", explicit="problem_info") == expected
     assert lenv.task_instruction(suite, 1, "file") == expected  # the documented alias is accepted
+
+
+def test_eval_settings_come_from_the_checkpoint_config(no_simulator, tiny_ckpt, tmp_path, capsys):
+    """The protocol is the typed eval section of the checkpoint's config: --set eval.* reaches it and a
+    bad value is one line naming the key; a flag overrides it."""
+    rc, err = _run(["--checkpoint", str(tiny_ckpt), "--set", "eval.video=some", "--out_root", str(tmp_path)], capsys)
+    assert rc == 2 and "eval.video is 'some'; expected one of ['all', 'failures', 'none']" in err
+    rc = ev.main(["--checkpoint", str(tiny_ckpt), "--task_ids", "0", "--set", "eval.exec_horizon=4", "eval.seed=3",
+                  "--resolve_only", "--out_root", str(tmp_path)])
+    assert rc == 0 and capsys.readouterr().out.strip().endswith("_libero_goal_h4_s3")
+    rc = ev.main(["--checkpoint", str(tiny_ckpt), "--task_ids", "0", "--set", "eval.exec_horizon=4",
+                  "--exec_horizon", "8", "--resolve_only", "--out_root", str(tmp_path)])
+    assert rc == 0 and capsys.readouterr().out.strip().endswith("_libero_goal_h8_s7")

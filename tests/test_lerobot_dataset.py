@@ -243,7 +243,7 @@ def test_suite_entry_errors(lerobot_root):
         load_suite_specs({"x": {"path": path, "format": "lerobot", "camera": "image"}})
     with pytest.raises(LiberoDataError, match="use_joint_state"):
         LiberoDataset(cfg(use_joint_state=True), {"x": {"path": path, "format": "lerobot"}})
-    with pytest.raises(ValueError, match="image_view 'mirror'"):
+    with pytest.raises(ValueError, match=r"dataset.image_view is 'mirror'; expected one of \['camera', 'rotated_180'\]"):
         LiberoDataset(cfg(view="mirror"), {"x": {"path": path, "format": "lerobot"}})
 
 

@@ -1,5 +1,6 @@
 """The training recipe lives in the config: `python main_sft.py` and the launchers resolve to the same
 numbers, and the launchers pass no training knob of their own."""
+import dataclasses
 import json
 import os
 import re
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from configs.schema import DATASET_FLAG_ALIASES, TrainConfig
+
 REPO = Path(__file__).resolve().parents[1]
-KNOBS = ("train_batch_size", "gradient_accumulation_steps", "effective_batch_size", "learning_rate", "lr_scheduler",
-         "lr_warmup_steps", "max_train_steps", "checkpointing_period", "sample_period", "dataloader_num_workers",
-         "image_aug", "state_noise_snr", "lora_rank", "lora_alpha", "lora_dropout", "mixed_precision", "report_to")
+# every training knob (a train key) and every dataset key main_sft.py takes as a flag
+KNOBS = tuple(f.name for f in dataclasses.fields(TrainConfig)) + DATASET_FLAG_ALIASES
 
 
 def resolved(cmd, **env) -> dict:
@@ -38,9 +40,9 @@ def test_accumulation_reaches_the_effective_batch_for_the_process_count(world, b
     assert t["effective_batch_size"] == int(world) * t["train_batch_size"] * accum >= 256
 
 
-@pytest.mark.parametrize("launcher", ["finetune_sft.sh", "finetune_lora_sft.sh"])
-def test_launchers_train_with_the_same_numbers(launcher):
-    direct = resolved([sys.executable, "main_sft.py", "--print_config"])
+@pytest.mark.parametrize("launcher,preset", [("finetune_sft.sh", "base.yaml"), ("finetune_lora_sft.sh", "lora.yaml")])
+def test_launchers_train_with_the_same_numbers(launcher, preset):
+    direct = resolved([sys.executable, "main_sft.py", "--config_path", f"configs/{preset}", "--print_config"])
     via = resolved(["bash", launcher, "--print_config"], PRETRAINED="")
     for section in ("train", "dataset", "model"):
         a = {k: v for k, v in direct[section].items() if k != "mixed_precision"}  # the CPU launcher forces "no"

@@ -8,6 +8,7 @@ resumed run to repeat the uninterrupted one exactly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ from typing import Any, Optional
 import torch
 
 from configs.errors import UserError
-from configs.loader import ConfigError
+from configs.schema import DATASET_FLAG_ALIASES, Config, ConfigError, TrainConfig
 from train import checkpointing as ckpt
 from train.batch import action_targets
 from utils.faults import maybe_fault
@@ -44,7 +45,7 @@ def _ensure_distributed_env() -> None:
         os.environ.setdefault(key, value)
 
 
-def build_accelerator(args, output_dir: Path):
+def build_accelerator(args, cfg, output_dir: Path):
     from accelerate import Accelerator
     from accelerate.utils import DeepSpeedPlugin, ProjectConfiguration
 
@@ -55,10 +56,10 @@ def build_accelerator(args, output_dir: Path):
         _ensure_distributed_env()
         plugin = DeepSpeedPlugin(hf_ds_config=args.deepspeed)
         ds_cfg = plugin.deepspeed_config
-        ds_cfg["train_micro_batch_size_per_gpu"] = args.train_batch_size
-        ds_cfg["gradient_accumulation_steps"] = args.gradient_accumulation_steps
-        ds_cfg["gradient_clipping"] = args.max_grad_norm
-    report = None if args.report_to == "none" else args.report_to
+        ds_cfg["train_micro_batch_size_per_gpu"] = cfg.train.train_batch_size
+        ds_cfg["gradient_accumulation_steps"] = cfg.train.gradient_accumulation_steps
+        ds_cfg["gradient_clipping"] = cfg.train.max_grad_norm
+    report = None if cfg.train.report_to == "none" else cfg.train.report_to
     if report == "wandb":
         os.environ.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
         os.environ.setdefault("WANDB_DIR", str(output_dir))
@@ -69,8 +70,8 @@ def build_accelerator(args, output_dir: Path):
     multi_cpu = (plugin is None and not torch.cuda.is_available()
                  and int(os.environ.get("WORLD_SIZE", "1")) > 1)
     accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
+        mixed_precision=cfg.train.mixed_precision,
         log_with=report,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         deepspeed_plugin=plugin,
@@ -111,7 +112,7 @@ def step_generator(seed: int, step: int, micro: int, rank: int, device) -> torch
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
-def load_stats(path: str, suites, required: bool, ds_cfg: dict) -> dict:
+def load_stats(path: str, suites, required: bool, ds_cfg) -> dict:
     """The statistics of ``suites``, refusing ones computed for another encoding / state layout
     (their state mean and std describe other vectors)."""
     p = Path(path)
@@ -126,9 +127,9 @@ def load_stats(path: str, suites, required: bool, ds_cfg: dict) -> dict:
         raise KeyError(f"{p} has no statistics for {missing}: run `python -m scripts.compute_dataset_stats`")
     for suite in suites:
         for key in ("action_encoding", "use_joint_state"):
-            if suite in stats and key in stats[suite] and stats[suite][key] != ds_cfg[key]:
+            if suite in stats and key in stats[suite] and stats[suite][key] != getattr(ds_cfg, key):
                 raise ConfigError(f"{p}: statistics of {suite!r} were computed with dataset.{key}="
-                                 f"{stats[suite][key]!r} but this run uses {ds_cfg[key]!r}; recompute them with "
+                                 f"{stats[suite][key]!r} but this run uses {getattr(ds_cfg, key)!r}; recompute them with "
                                  f"`python -m scripts.compute_dataset_stats` (and this setting) or pass another "
                                  f"dataset.stats_path")
     return stats
@@ -138,20 +139,20 @@ def build_encoders(args, cfg, device, dtype):
     from models.multimodal_encoder.siglip_encoder import SiglipVisionTower
     from models.multimodal_encoder.t5_encoder import T5Embedder
 
-    model_cfg = cfg["model"]
-    vision = SiglipVisionTower(args.pretrained_vision_encoder_name_or_path or model_cfg["vision_encoder"],
+    model_cfg = cfg.model
+    vision = SiglipVisionTower(args.pretrained_vision_encoder_name_or_path or model_cfg.vision_encoder,
                                dtype=dtype).to(device)
-    if vision.hidden_size != model_cfg["img_token_dim"] or vision.num_patches != model_cfg["img_tokens_per_image"]:
+    if vision.hidden_size != model_cfg.img_token_dim or vision.num_patches != model_cfg.img_tokens_per_image:
         raise ValueError(f"vision encoder gives {vision.num_patches} tokens x {vision.hidden_size}, config expects "
-                         f"model.img_tokens_per_image={model_cfg['img_tokens_per_image']} x "
-                         f"model.img_token_dim={model_cfg['img_token_dim']}")
+                         f"model.img_tokens_per_image={model_cfg.img_tokens_per_image} x "
+                         f"model.img_token_dim={model_cfg.img_token_dim}")
     text = None
     if not args.precomp_lang_embed:
-        text = T5Embedder(args.pretrained_text_encoder_name_or_path or model_cfg["text_encoder"],
-                          max_length=cfg["dataset"]["tokenizer_max_length"], dtype=dtype, device=device)
-        if text.hidden_size != model_cfg["lang_token_dim"]:
+        text = T5Embedder(args.pretrained_text_encoder_name_or_path or model_cfg.text_encoder,
+                          max_length=cfg.dataset.tokenizer_max_length, dtype=dtype, device=device)
+        if text.hidden_size != model_cfg.lang_token_dim:
             raise ValueError(f"text encoder d_model {text.hidden_size} != model.lang_token_dim "
-                             f"{model_cfg['lang_token_dim']} (RDT-1B needs google/t5-v1_1-xxl, 4096)")
+                             f"{model_cfg.lang_token_dim} (RDT-1B needs google/t5-v1_1-xxl, 4096)")
     return vision, text
 
 
@@ -192,14 +193,20 @@ def ema_state_dict(ema, model, full_state_dict: dict) -> dict:
     return out
 
 
+def launch_paths(args) -> dict:
+    """The command-line settings that are not part of the typed config (paths, launcher, resume);
+    the training knobs' flags are aliases of config keys and are recorded there."""
+    aliases = {f.name for f in dataclasses.fields(TrainConfig)} | set(DATASET_FLAG_ALIASES)
+    return {k: v for k, v in vars(args).items() if k not in aliases}
+
+
 def build_datasets(args, cfg):
     from data.dataset import LiberoDataset
 
-    ds_cfg = cfg["dataset"]
-    common = dict(datasets=ds_cfg["datasets_config"], lang_embed_dir=args.precomp_lang_embed,
-                  lang_embed_dim=cfg["model"]["lang_token_dim"] if args.precomp_lang_embed else None)
+    common = dict(datasets=cfg.dataset.datasets_config, lang_embed_dir=args.precomp_lang_embed,
+                  lang_embed_dim=cfg.model.lang_token_dim if args.precomp_lang_embed else None)
     # Hold episodes out only when validation runs: otherwise they would be lost to training.
-    validate = float(ds_cfg.get("val_fraction") or 0.0) > 0 and args.sample_period > 0
+    validate = cfg.dataset.val_fraction > 0 and cfg.train.sample_period > 0
     train_ds = LiberoDataset(cfg, split="train" if validate else "all", **common)
     val_ds = None
     if validate:
@@ -210,8 +217,9 @@ def build_datasets(args, cfg):
     return train_ds, val_ds
 
 
-def build_optimizer(args, params):
-    if args.use_8bit_adam:
+def build_optimizer(t, params, lr: float):
+    """AdamW over ``params`` with the knobs of ``t`` (the train section) at learning rate ``lr``."""
+    if t.use_8bit_adam:
         try:
             import bitsandbytes as bnb
         except ImportError as exc:
@@ -219,9 +227,9 @@ def build_optimizer(args, params):
         cls = bnb.optim.AdamW8bit
     else:
         cls = torch.optim.AdamW
-    fused = {"fused": True} if args.fused_adam and not args.use_8bit_adam else {}
-    return cls(params, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
-               weight_decay=args.adam_weight_decay, eps=args.adam_epsilon, **fused)
+    fused = {"fused": True} if t.fused_adam and not t.use_8bit_adam else {}
+    return cls(params, lr=lr, betas=(t.adam_beta1, t.adam_beta2), weight_decay=t.adam_weight_decay,
+               eps=t.adam_epsilon, **fused)
 
 
 def unwrap_runner(model):
@@ -300,7 +308,7 @@ class MetricsFile:
 class Run:
     """What a training run holds while it runs (built once by ``setup``; the counters say where it is)."""
     args: Any
-    cfg: dict
+    cfg: Config
     accelerator: Any
     output_dir: Path
     run_name: str
@@ -348,7 +356,7 @@ def build_model(args, cfg, accelerator, output_dir: Path):
 
     runner = load_runner(args.pretrained_model_name_or_path, cfg)
     base_source = args.pretrained_model_name_or_path
-    if args.use_lora:
+    if cfg.train.use_lora:
         if not base_source:  # random base: keep it, the adapter is meaningless without it
             base_dir = output_dir / "base_model"
             if accelerator.is_main_process and not (base_dir / "config.json").is_file():
@@ -356,19 +364,19 @@ def build_model(args, cfg, accelerator, output_dir: Path):
             accelerator.wait_for_everyone()
             runner = load_runner(base_dir)
             base_source = "../base_model"
-        runner = apply_lora(runner, args.lora_rank, args.lora_alpha, args.lora_dropout,
-                            args.lora_target_modules or DEFAULT_TARGETS, args.lora_modules_to_save)
-    if args.gradient_checkpointing:
+        runner = apply_lora(runner, cfg.train.lora_rank, cfg.train.lora_alpha, cfg.train.lora_dropout,
+                            cfg.train.lora_target_modules or DEFAULT_TARGETS, cfg.train.lora_modules_to_save)
+    if cfg.train.gradient_checkpointing:
         unwrap_runner(runner).gradient_checkpointing_enable()
     ema = None
-    if args.use_ema:
+    if cfg.train.use_ema:
         from diffusers.training_utils import EMAModel
-        e = cfg["model"]["ema"]
+        e = cfg.model.ema
         # Only what is trained: with LoRA the frozen base would otherwise be copied (4.8 GB fp32 at 1B)
         # into the device memory and into every checkpoint.
-        ema = EMAModel(trainable_parameters(runner), decay=e["max_value"], min_decay=e["min_value"],
-                       update_after_step=e["update_after_step"], use_ema_warmup=True,
-                       inv_gamma=e["inv_gamma"], power=e["power"])
+        ema = EMAModel(trainable_parameters(runner), decay=e.max_value, min_decay=e.min_value,
+                       update_after_step=e.update_after_step, use_ema_warmup=True,
+                       inv_gamma=e.inv_gamma, power=e.power)
     return runner, base_source, ema
 
 
@@ -381,37 +389,38 @@ def build_data(args, cfg, accelerator, vision, text, weight_dtype):
     from train.sampler import EpochSampler
 
     train_ds, val_ds = build_datasets(args, cfg)
-    ds_cfg = cfg["dataset"]
+    ds_cfg = cfg.dataset
     options = ConditioningOptions.from_config(ds_cfg)
-    stats = load_stats(ds_cfg["stats_path"], train_ds.suite_names,
+    stats = load_stats(ds_cfg.stats_path, train_ds.suite_names,
                        required=options.cond_mask_prob > 0 or options.state_noise_snr is not None, ds_cfg=ds_cfg)
     empty_lang = None
     if args.precomp_lang_embed and options.cond_mask_prob > 0:
         empty_lang = train_ds.lang_store.get("") if "" in train_ds.lang_store else None
-    # Everything evaluation needs to rebuild the policy: flags, config, and what the data looked like.
-    run_info = {"args": vars(args), "config": cfg,
+    # Everything evaluation needs to rebuild the policy: the resolved typed config, the paths given on
+    # the command line (encoders, language embeddings), and what the data looked like.
+    run_info = {"args": launch_paths(args), "config": cfg.to_dict(),
                 "data": {"suites": train_ds.suite_names, "image_hw": [list(hw) for hw in train_ds.image_sizes()],
                          "instructions": train_ds.task_instructions()}}
     conditioner = Conditioner(vision, text, empty_lang, stats, options, dtype=weight_dtype,
-                              num_cameras=cfg["common"]["num_cameras"])
-    sampler = EpochSampler.for_dataset(train_ds, seed=args.seed, rank=accelerator.process_index,
-                                       world_size=accelerator.num_processes, drop_last_to=args.train_batch_size)
-    loader = DataLoader(train_ds, batch_size=args.train_batch_size, sampler=sampler, collate_fn=collate,
-                        num_workers=args.dataloader_num_workers, drop_last=True,
+                              num_cameras=cfg.common.num_cameras)
+    sampler = EpochSampler.for_dataset(train_ds, seed=cfg.train.seed, rank=accelerator.process_index,
+                                       world_size=accelerator.num_processes, drop_last_to=cfg.train.train_batch_size)
+    loader = DataLoader(train_ds, batch_size=cfg.train.train_batch_size, sampler=sampler, collate_fn=collate,
+                        num_workers=cfg.train.dataloader_num_workers, drop_last=True,
                         persistent_workers=False, pin_memory=accelerator.device.type == "cuda")
     return train_ds, val_ds, conditioner, sampler, loader, run_info
 
 
 def resume_state(run: Run) -> None:
     """Weights, optimizer, scheduler, EMA, RNG and the position in the data of ``--resume_from_checkpoint``."""
-    args = run.args
+    args, cfg = run.args, run.cfg
     resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, run.output_dir)
     if resume_from is None:
         if args.resume_from_checkpoint == "latest":
             log.info("--resume_from_checkpoint latest: no checkpoint in %s yet, starting fresh", run.output_dir)
         return
     run.accelerator.load_state(str(resume_from / "train_state"),
-                               **({"load_module_strict": False} if args.use_lora and args.deepspeed else {}))
+                               **({"load_module_strict": False} if cfg.train.use_lora and args.deepspeed else {}))
     if run.ema is not None:
         run.ema.to(run.device)  # load_state puts its tensors back where they were saved from (the CPU)
     state = ckpt.read_state(resume_from)
@@ -427,17 +436,17 @@ def setup(args, cfg) -> Run:
 
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = build_accelerator(args, output_dir)
+    accelerator = build_accelerator(args, cfg, output_dir)
     setup_logging(output_dir, accelerator.is_main_process)
     device = accelerator.device
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
     if accelerator.is_main_process:
         ckpt.remove_partial(output_dir)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(cfg.train.seed)
     if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # Leave a core to each dataloader worker: an oversubscribed torch thread pool on a busy CPU
         # slows every op down by orders of magnitude.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - args.dataloader_num_workers))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - cfg.train.dataloader_num_workers))
 
     with frozen_encoder_loading():
         vision, text = build_encoders(args, cfg, device, weight_dtype)
@@ -446,18 +455,19 @@ def setup(args, cfg) -> Run:
                                                                            weight_dtype)
     if accelerator.is_main_process:
         (output_dir / "train_config.json").write_text(json.dumps(run_info, indent=2))
-    steps_per_epoch = max(1, len(sampler) // args.train_batch_size // args.gradient_accumulation_steps)
+    steps_per_epoch = max(1, len(sampler) // cfg.train.train_batch_size // cfg.train.gradient_accumulation_steps)
     # 0 steps is meaningful: it saves the initialised model (an untrained baseline for evaluation)
-    max_steps = args.max_train_steps if args.max_train_steps is not None else args.num_train_epochs * steps_per_epoch
+    t = cfg.train
+    max_steps = t.max_train_steps if t.max_train_steps is not None else t.num_train_epochs * steps_per_epoch
 
-    if args.scale_lr:
-        args.learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
+    lr = t.learning_rate * (t.gradient_accumulation_steps * t.train_batch_size * accelerator.num_processes
+                            if t.scale_lr else 1)
     params = trainable_parameters(runner)
-    optimizer = build_optimizer(args, params)
-    lr_scheduler = get_scheduler(args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps,
-                                 num_training_steps=max_steps, num_cycles=args.lr_num_cycles, power=args.lr_power)
+    optimizer = build_optimizer(t, params, lr)
+    lr_scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.lr_warmup_steps,
+                                 num_training_steps=max_steps, num_cycles=t.lr_num_cycles, power=t.lr_power)
     runner, optimizer = accelerator.prepare(runner, optimizer)
-    register_state_hooks(accelerator, args.use_lora)
+    register_state_hooks(accelerator, cfg.train.use_lora)
     accelerator.register_for_checkpointing(lr_scheduler)
     if ema is not None:
         ema.to(device)
@@ -470,12 +480,13 @@ def setup(args, cfg) -> Run:
               MetricsFile(output_dir / "metrics.jsonl", accelerator.is_main_process), max_steps, steps_per_epoch)
     resume_state(run)
     if accelerator.log_with and run.is_main:
-        flat = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
-        accelerator.init_trackers(args.wandb_project or os.environ.get("WANDB_PROJECT", "rdt-libero"),
+        flat = {f"{section}.{k}": v for section, values in cfg.to_dict().items() if section != "model"
+                for k, v in values.items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers(cfg.train.wandb_project or os.environ.get("WANDB_PROJECT", "rdt-libero"),
                                   config=flat, init_kwargs={"wandb": {"name": run.run_name}})
     log.info("training %s: %d samples (%d suites), %.2fM trainable params, batch %d x accum %d x %d proc, "
              "%d steps (%d per epoch)", run.run_name, len(train_ds), len(train_ds.suite_names),
-             sum(numel(p) for p in params) / 1e6, args.train_batch_size, args.gradient_accumulation_steps,
+             sum(numel(p) for p in params) / 1e6, cfg.train.train_batch_size, cfg.train.gradient_accumulation_steps,
              run.world, max_steps, steps_per_epoch)
     return run
 
@@ -487,13 +498,13 @@ def save_checkpoint(run: Run, step: int) -> Path:
     from models.loading import save_pretrained
     from models.lora import save_lora
 
-    args, acc = run.args, run.accelerator
+    args, cfg, acc = run.args, run.cfg, run.accelerator
     tmp = ckpt.temp_dir_for(run.output_dir, step)
     if run.is_main:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     acc.wait_for_everyone()
-    ds_kwargs = {"exclude_frozen_parameters": True} if args.use_lora and args.deepspeed else {}
+    ds_kwargs = {"exclude_frozen_parameters": True} if cfg.train.use_lora and args.deepspeed else {}
     acc.save_state(str(tmp / "train_state"), **ds_kwargs)
     state_dict = acc.get_state_dict(run.runner)
     # Every rank has written its part (RNG states, shards) before the folder is renamed into place.
@@ -502,20 +513,20 @@ def save_checkpoint(run: Run, step: int) -> Path:
     if run.is_main:
         # state_dict is the gathered whole model (ZeRO-3 shards are empty tensors in the live model)
         model = acc.unwrap_model(run.runner)
-        if args.use_lora:
+        if cfg.train.use_lora:
             save_lora(model, tmp, run.base_source, state_dict=state_dict)
         else:
             save_pretrained(unwrap_runner(model), tmp, state_dict=state_dict)
         if run.ema is not None:
             ema_sd = ema_state_dict(run.ema, model, state_dict)
-            (save_lora(model, tmp / "ema", run.base_source, state_dict=ema_sd) if args.use_lora
+            (save_lora(model, tmp / "ema", run.base_source, state_dict=ema_sd) if cfg.train.use_lora
              else save_pretrained(unwrap_runner(model), tmp / "ema", state_dict=ema_sd))
         (tmp / "train_config.json").write_text(json.dumps(run.run_info, indent=2))
         maybe_fault("kill_in_checkpoint", step)
         final = ckpt.finalize(tmp, {"global_step": step, "epoch": run.epoch, "batch_in_epoch": run.batch_in_epoch,
-                                    "run_name": run.run_name, "seed": args.seed,
+                                    "run_name": run.run_name, "seed": cfg.train.seed,
                                     "config_path": str(args.config_path)})
-        ckpt.prune(run.output_dir, args.checkpoints_total_limit)
+        ckpt.prune(run.output_dir, cfg.train.checkpoints_total_limit)
         log.info("saved %s", final)
     acc.wait_for_everyone()
     return final
@@ -524,8 +535,8 @@ def save_checkpoint(run: Run, step: int) -> Path:
 def maybe_sample(run: Run, step: int) -> None:
     """Every ``--sample_period`` steps: sampled-action MSE / l2err on training and held-out episodes
     (each process samples its share of one fixed subset; the sums are reduced) and a plot of one chunk."""
-    args, acc = run.args, run.accelerator
-    if args.sample_period <= 0 or step % args.sample_period:
+    cfg, acc = run.cfg, run.accelerator
+    if cfg.train.sample_period <= 0 or step % cfg.train.sample_period:
         return
     from train.sample import plot_chunks, sample_mse
 
@@ -535,12 +546,12 @@ def maybe_sample(run: Run, step: int) -> None:
         return acc.reduce(t, reduction="sum") if run.world > 1 else t
 
     with acc.autocast():  # the conditions are in weight_dtype, as in training steps
-        shard = dict(seed=args.seed, rank=run.rank, world_size=run.world, reduce=sum_over_processes)
-        metrics, example = sample_mse(model, run.conditioner, run.train_ds, args.sample_batch_size,
-                                      args.num_sample_batches, **shard)
+        shard = dict(seed=cfg.train.seed, rank=run.rank, world_size=run.world, reduce=sum_over_processes)
+        metrics, example = sample_mse(model, run.conditioner, run.train_ds, cfg.train.sample_batch_size,
+                                      cfg.train.num_sample_batches, **shard)
         if run.val_ds is not None:
-            val_metrics, val_example = sample_mse(model, run.conditioner, run.val_ds, args.sample_batch_size,
-                                                  args.num_sample_batches, prefix="val/", **shard)
+            val_metrics, val_example = sample_mse(model, run.conditioner, run.val_ds, cfg.train.sample_batch_size,
+                                                  cfg.train.num_sample_batches, prefix="val/", **shard)
             metrics.update(val_metrics)
             example = val_example or example
     if run.is_main:
@@ -556,7 +567,7 @@ def train_micro_step(run: Run, batch: dict, micro: int, timer) -> tuple[torch.Te
     Returns (loss, loss on the active slots, grad norm or None)."""
     acc = run.accelerator
     with acc.accumulate(run.runner):
-        gen = step_generator(run.args.seed, run.global_step, micro, run.rank, run.device)
+        gen = step_generator(run.cfg.train.seed, run.global_step, micro, run.rank, run.device)
         with timer.encoding():
             inputs = run.conditioner(batch, gen, train=True)
         actions = action_targets(batch, run.device)
@@ -565,9 +576,9 @@ def train_micro_step(run: Run, batch: dict, micro: int, timer) -> tuple[torch.Te
         acc.backward(loss)
         grad_norm = None
         if acc.sync_gradients:
-            grad_norm = acc.clip_grad_norm_(run.params, run.args.max_grad_norm)
+            grad_norm = acc.clip_grad_norm_(run.params, run.cfg.train.max_grad_norm)
         run.optimizer.step()
-        run.optimizer.zero_grad(set_to_none=run.args.set_grads_to_none)
+        run.optimizer.zero_grad(set_to_none=run.cfg.train.set_grads_to_none)
     return loss, active, grad_norm
 
 
@@ -592,7 +603,7 @@ class StepLog:
         loss, active = self.loss / self.micro, self.active / self.micro
         self.micro, self.loss, self.active = 0, 0.0, 0.0
         step, lr = run.global_step, run.lr_scheduler.get_last_lr()[0]
-        if step % run.args.log_period == 0 or step == 1 or step == run.max_steps:
+        if step % run.cfg.train.log_period == 0 or step == 1 or step == run.max_steps:
             now = time.perf_counter()
             record = {"step": step, "loss": loss, "loss_active_slots": active, "lr": lr,
                       "grad_norm": float(grad_norm) if grad_norm is not None else None,
@@ -618,8 +629,9 @@ def check_finite(run: Run, loss: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------- loop
-def train(args, cfg) -> Path:
-    """Train until ``max_steps``: step, log, checkpoint, sample; returns the final checkpoint."""
+def train(args, cfg: Config) -> Path:
+    """Train until ``max_steps``: step, log, checkpoint, sample; returns the final checkpoint.
+    ``cfg`` is the resolved typed config; ``args`` carries only paths and the launcher's settings."""
     from tqdm.auto import tqdm
 
     from train.timing import StepShares
@@ -632,7 +644,7 @@ def train(args, cfg) -> Path:
     steplog = StepLog(run, timer)
     last_saved = run.global_step if run.resumed_from is not None else -1
     while run.global_step < run.max_steps:
-        run.sampler.set_epoch(run.epoch, skip=run.batch_in_epoch * args.train_batch_size)
+        run.sampler.set_epoch(run.epoch, skip=run.batch_in_epoch * cfg.train.train_batch_size)
         timer.work_done()
         for batch in run.loader:
             timer.fetched()
@@ -650,7 +662,7 @@ def train(args, cfg) -> Path:
                 run.ema.step(trainable_parameters(run.accelerator.unwrap_model(run.runner)))
             progress.update(1)
             progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{run.lr_scheduler.get_last_lr()[0]:.2e}")
-            if run.global_step % args.checkpointing_period == 0:
+            if run.global_step % cfg.train.checkpointing_period == 0:
                 save_checkpoint(run, run.global_step)
                 last_saved = run.global_step
             maybe_sample(run, run.global_step)
