@@ -51,7 +51,7 @@ SOURCES = {
     "raw": {"repo_id": "yifengzhu-hf/LIBERO-datasets", "pattern": "{suite}/*.hdf5", "dest": "{suite}"},
     "no_noops": {"repo_id": None, "pattern": "{suite}_no_noops/*.hdf5", "dest": "{suite}_no_noops"},
 }
-# LeRobot-format LIBERO (FACTS §4.5): openpi's conversion of the four no-noops suites (v2.0, PNG);
+# LeRobot-format LIBERO (openpi's examples/libero/convert_libero_data_to_lerobot.py): openpi's conversion of the four no-noops suites (v2.0, PNG);
 # the LeRobot team's HuggingFaceVLA/libero and lerobot/libero (v3.0) also read.
 LEROBOT_DEFAULT_REPO = "physical-intelligence/libero"
 LEROBOT_DEST = "lerobot"  # data/datasets/lerobot/<owner>/<name>

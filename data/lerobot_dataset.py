@@ -3,7 +3,8 @@
 Most people now get LIBERO as a LeRobot dataset: openpi's ``physical-intelligence/libero``
 (v2.0, openpi keys ``image``/``wrist_image``/``state``/``actions``) or the LeRobot team's
 ``HuggingFaceVLA/libero`` / ``lerobot/libero`` (v3.0, keys ``observation.images.image``/``image2``,
-``observation.state``, ``action``). FACTS §4.5. What they hold, per frame:
+``observation.state``, ``action``); openpi's ``examples/libero/convert_libero_data_to_lerobot.py``
+wrote the first. What they hold, per frame:
 
 - two 256x256 cameras: agentview and eye-in-hand, each LIBERO's stored frame **rotated 180°**
   (``[::-1, ::-1]``): upright, but mirrored left-right against the true camera view;

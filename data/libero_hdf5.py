@@ -1,6 +1,6 @@
 """Opening and validating LIBERO demonstration HDF5 files (one file per task).
 
-File layout (LIBERO ``scripts/create_dataset.py``; FACTS §4.3): ``data/demo_N/{actions (T,7),
+File layout (LIBERO's ``scripts/create_dataset.py``, github.com/Lifelong-Robot-Learning/LIBERO): ``data/demo_N/{actions (T,7),
 obs/{agentview_rgb, eye_in_hand_rgb (T,H,W,3) uint8, ee_pos (T,3), ee_ori (T,3) axis-angle,
 gripper_states (T,2), joint_states (T,7)}}`` plus ``data.attrs`` ``problem_info`` / ``env_args`` JSON.
 
@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from configs.errors import UserError
+from configs.schema import INSTRUCTION_ALIASES, INSTRUCTION_SOURCES  # noqa: F401 (re-exported)
 from configs.suites import LIBERO_SUITES
 from data.libero_mapping import OscScale
 
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 
 LAYOUTS = ("raw", "no_noops")
 LAYOUT_CHOICES = LAYOUTS + ("auto",)
-INSTRUCTION_SOURCES = ("problem_info", "benchmark", "filename")
-INSTRUCTION_ALIASES = {"file": "problem_info"}  # a documented spelling of problem_info
 
 
 def resolve_instruction_source(source: str) -> str:

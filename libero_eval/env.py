@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # ------------------------------------------------------------------------------------------------
-# Evaluation protocol constants (FACTS §3.1; identical in OpenVLA, OpenVLA-OFT and openpi).
+# Evaluation protocol constants, identical in OpenVLA (experiments/robot/libero/run_libero_eval.py),
+# OpenVLA-OFT and openpi (examples/libero/main.py).
 # ------------------------------------------------------------------------------------------------
 # Per-suite episode budget, in policy steps *after* the NUM_STEPS_WAIT settle steps. Each value is
 # the longest human demo of the suite rounded up (longest demo in brackets).

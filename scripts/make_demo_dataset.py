@@ -1,7 +1,7 @@
 """Make LIBERO demo datasets by rolling out a scripted motion in the real LIBERO simulator.
 
-The files are written in the layout of LIBERO's own ``scripts/create_dataset.py`` (FACTS §4.3,
-§4.3a; ``shared/fixtures/libero_format/README.md``), so the data path of the repo is exercised on
+The files are written in the layout of LIBERO's own ``scripts/create_dataset.py``
+(github.com/Lifelong-Robot-Learning/LIBERO; a file made by that code is ``tests/fixtures/libero_format``), so the data path of the repo is exercised on
 real simulator files without any download:
 
 - ``--format raw`` (default, 128x128): ``states[t]`` is the mujoco state BEFORE ``actions[t]``,
