@@ -34,7 +34,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from configs.loader import fill_from_base
-from configs.schema import CAMERA_SLOTS, Config
+from configs.schema import Config
 from data import libero_hdf5 as lh
 from data import lerobot_dataset as lr
 from data.lang_embeddings import LangEmbeddingStore
@@ -50,6 +50,7 @@ from data.libero_mapping import (
     libero_image_to_view,
     noop_mask,
 )
+from policy.observation import camera_slot_images, history_indices
 from utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -536,19 +537,14 @@ class LiberoDataset(Dataset):
         o = k - off  # observation preceding actions[k]
 
         # Images: history frames o-H+1..o; before the demo start repeat frame 0 with mask False.
-        hist = np.arange(o - cfg.img_history_size + 1, o + 1)
-        valid = hist >= 0
-        hist = np.maximum(hist, 0)
-        h, w = fi.image_hw
-        images = np.zeros((cfg.img_history_size, len(CAMERA_SLOTS), h, w, 3), np.uint8)
-        mask = np.zeros((cfg.img_history_size, len(CAMERA_SLOTS)), bool)
-        for slot, key in enumerate(lh.IMAGE_KEYS):  # cam_high, right_wrist; left_wrist stays empty
+        hist, valid = history_indices(o, cfg.img_history_size)
+        per_camera = []
+        for slot, key in enumerate(lh.IMAGE_KEYS):  # cam_high, right_wrist; left_wrist has no camera
             if fi.format == lr.FORMAT:
-                frames = f.frames(d.key, lr.CAMERA_ROLES[slot], hist)
-                images[:, slot] = lerobot_image_to_view(frames, cfg.image_view)
+                per_camera.append(lerobot_image_to_view(f.frames(d.key, lr.CAMERA_ROLES[slot], hist), cfg.image_view))
             else:
-                images[:, slot] = libero_image_to_view(lh.read_images(f, fi.path, d.key, key, hist), cfg.image_view)
-            mask[:, slot] = valid
+                per_camera.append(libero_image_to_view(lh.read_images(f, fi.path, d.key, key, hist), cfg.image_view))
+        images, mask = camera_slot_images(per_camera, valid)
 
         joints = low.joints[o] if low.joints is not None else None
         state, state_mask = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], joints, cfg.use_joint_state)
@@ -564,8 +560,8 @@ class LiberoDataset(Dataset):
         action_valid[:m] = True
 
         sample = {
-            "images": images.reshape(-1, h, w, 3),
-            "image_mask": mask.reshape(-1),
+            "images": images,
+            "image_mask": mask,
             "state": state.astype(np.float32)[None],
             "state_elem_mask": state_mask,
             "actions": actions,

@@ -46,13 +46,14 @@ from data.libero_mapping import (
     pose_from_env_obs,
     state_from_env_obs,
 )
+from libero_eval.sim_worker import IMAGE_KEYS
+from policy.observation import camera_slot_images, history_indices
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_CONFIG = "train_config.json"
-# Observation keys of the two LIBERO cameras, in RDT slot order (cam_high, right_wrist).
-CAMERA_OBS_KEYS = ("agentview_image", "robot0_eye_in_hand_image")
+CAMERA_OBS_KEYS = IMAGE_KEYS  # the LIBERO cameras' observation keys, in RDT slot order
 NUM_SLOTS_PER_FRAME = len(CAMERA_SLOTS)  # cam_high, right_wrist, left_wrist (absent on LIBERO)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -325,20 +326,12 @@ class RDTPolicy:
         state_mask = None
         for obs, slot in zip(obs_batch, slots):
             self.observe(slot, obs)
-            frames = list(self._frames[slot])
-            valid = [True] * len(frames)
-            while len(frames) < self.history:  # episode start: repeat the first frame, masked
-                frames.insert(0, frames[0])
-                valid.insert(0, False)
-            h, w = frames[-1][0].shape[:2]
-            img = np.zeros((self.history, NUM_SLOTS_PER_FRAME, h, w, 3), np.uint8)
-            msk = np.zeros((self.history, NUM_SLOTS_PER_FRAME), bool)
-            for k, (frame, ok) in enumerate(zip(frames, valid)):
-                for c, cam in enumerate(frame):  # cam_high, right_wrist; left_wrist stays empty
-                    img[k, c] = cam
-                    msk[k, c] = ok
-            images.append(img.reshape(-1, h, w, 3))
-            masks.append(msk.reshape(-1))
+            frames = list(self._frames[slot])  # episode start: fewer than `history` frames
+            idx, valid = history_indices(len(frames) - 1, self.history)
+            per_camera = [np.stack([frames[i][c] for i in idx]) for c in range(len(CAMERA_OBS_KEYS))]
+            img, msk = camera_slot_images(per_camera, valid)  # cam_high, right_wrist; left_wrist: none
+            images.append(img)
+            masks.append(msk)
             vec, state_mask = state_from_env_obs(obs, self.use_joint_state)
             states.append(vec.astype(np.float32)[None])
         lang, lang_mask = pad_embeddings([self.language(t) for t in instructions])

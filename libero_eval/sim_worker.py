@@ -33,6 +33,7 @@ import numpy as np
 
 # Keys the policy needs from an observation (images for the history, proprio for state / decoding).
 STATE_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "robot0_joint_pos")
+# The two LIBERO cameras' observation keys, in RDT slot order (cam_high, right_wrist).
 IMAGE_KEYS = ("agentview_image", "robot0_eye_in_hand_image")
 VIDEO_FPS = 20
 

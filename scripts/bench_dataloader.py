@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from configs.errors import exit_cli
 from data import libero_hdf5 as lh
-from data.dataset import CAMERA_SLOTS, LiberoDataset
+from configs.schema import CAMERA_SLOTS
+from data.dataset import LiberoDataset
 from data.libero_mapping import Pose, action_mask, encode_actions, encode_state, flip_to_camera_view
 from scripts.compute_dataset_stats import load_yaml_config
 
