@@ -2,21 +2,25 @@
 # Evaluate one checkpoint on ALL tasks of a LIBERO suite. Every task runs in its own process (a
 # crashed simulator costs one task, not the suite), PARALLEL_TASKS at a time, spread round-robin
 # over the visible GPUs (CUDA_VISIBLE_DEVICES) when there are several. All tasks append to one
-# outs/metrics/$RUN_NAME/trials.csv; one summary.csv (per task + suite mean) is written at the end.
+# outs/metrics/$RUN_NAME/trials.csv; one summary.csv (per task + suite mean, intervals, seeds) and
+# report.{md,png} are written at the end.
 #   bash eval_with_video_subEnv.sh [extra libero_eval.eval_rdt_libero flags]
 # Rerunning with the same RUN_NAME resumes every task where it stopped.
 set -uo pipefail
 cd "$(dirname "$0")"
 
-NUM_TRAJ=${NUM_TRAJ:-50}                # trials per task (the published protocol: all 50 init states)
-DATASET_NAME=${DATASET_NAME:-libero_10} # libero_spatial | libero_object | libero_goal | libero_10 | libero_90
+DATASET_NAME=${DATASET_NAME:-libero_10} # libero_spatial | libero_object | libero_goal | libero_10 | libero_90 | a LIBERO-PRO suite
 CHECKPOINT=${CHECKPOINT:-./checkpoints/rdt-finetune-1b-xxx/checkpoint-30000}
-EXEC_HORIZON=${EXEC_HORIZON:-16}
-NUM_ENVS=${NUM_ENVS:-1}                 # simulator processes per task process
+# The protocol comes from the eval section of the checkpoint's config (configs/base.yaml: 50 trials,
+# exec_horizon 16, one simulator process, videos of failures, seed 7); set these only to change it:
+NUM_TRAJ=${NUM_TRAJ:-}                  # trials per task
+EXEC_HORIZON=${EXEC_HORIZON:-}
+NUM_ENVS=${NUM_ENVS:-}                  # simulator processes per task process
+VIDEO=${VIDEO:-}                        # all | failures | none
+SEEDS=${SEEDS:-}                        # evaluation seeds, e.g. "0 1 2" (the published protocol: 3 x 50 trials)
 PARALLEL_TASKS=${PARALLEL_TASKS:-}      # task processes at a time (default: number of GPUs, 1 on CPU)
 TASK_IDS=${TASK_IDS:-}                  # default: every task of the suite, e.g. "0 3 7" for a subset
-VIDEO=${VIDEO:-failures}                # all | failures | none
-RUN_NAME=${RUN_NAME:-}                   # default: <checkpoint>_<suite>_h<exec_horizon>_s<seed>[...] (settings in the name)
+RUN_NAME=${RUN_NAME:-}                   # default: <checkpoint>_<suite>_h<exec_horizon>_s<seeds>[...] (settings in the name)
 OUT_ROOT=${OUT_ROOT:-outs}              # metrics/ and eval_videos/ go below this
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
@@ -39,8 +43,12 @@ fi
 
 # Resolve a run folder to its newest checkpoint ONCE (training may still be writing new ones) and the
 # run name from the settings; every task process then gets the same concrete checkpoint.
+PROTOCOL=(${NUM_TRAJ:+--num_trials "$NUM_TRAJ"} ${EXEC_HORIZON:+--exec_horizon "$EXEC_HORIZON"}
+          ${NUM_ENVS:+--num_envs "$NUM_ENVS"} ${VIDEO:+--video "$VIDEO"})
+# shellcheck disable=SC2206  # SEEDS is a list
+[ -n "$SEEDS" ] && PROTOCOL+=(--seeds $SEEDS)
 resolved=$("$PYTHON" -m libero_eval.eval_rdt_libero --resolve_only --checkpoint "$CHECKPOINT" \
-           --suite "$DATASET_NAME" --exec_horizon "$EXEC_HORIZON" ${RUN_NAME:+--run_name "$RUN_NAME"} "$@" \
+           --suite "$DATASET_NAME" "${PROTOCOL[@]}" ${RUN_NAME:+--run_name "$RUN_NAME"} "$@" \
            | tail -n 1) || { echo "[eval] cannot resolve $CHECKPOINT" >&2; exit 2; }
 IFS=$'\t' read -r CHECKPOINT RUN_NAME <<< "$resolved"
 echo "[eval] checkpoint $CHECKPOINT, run $RUN_NAME"
@@ -74,9 +82,8 @@ for task in $TASK_IDS; do
   if [ "${#GPUS[@]}" -gt 0 ]; then gpu_env=(env CUDA_VISIBLE_DEVICES="${GPUS[$(( k % ${#GPUS[@]} ))]}"); fi
   echo "[eval] task $task${gpu_env[*]:+ on ${gpu_env[1]}} -> $LOG_DIR/task$task.log"
   "${gpu_env[@]}" "$PYTHON" -m libero_eval.eval_rdt_libero \
-    --checkpoint "$CHECKPOINT" --suite "$DATASET_NAME" --task_ids "$task" --num_trials "$NUM_TRAJ" \
-    --exec_horizon "$EXEC_HORIZON" --num_envs "$NUM_ENVS" --video "$VIDEO" --run_name "$RUN_NAME" \
-    --out_root "$OUT_ROOT" --no_progress "$@" > "$LOG_DIR/task$task.log" 2>&1 &
+    --checkpoint "$CHECKPOINT" --suite "$DATASET_NAME" --task_ids "$task" "${PROTOCOL[@]}" \
+    --run_name "$RUN_NAME" --out_root "$OUT_ROOT" --no_progress "$@" > "$LOG_DIR/task$task.log" 2>&1 &
   PIDS[$!]=$task
   k=$(( k + 1 ))
 done

@@ -63,6 +63,7 @@ from libero_eval.metrics import (
     write_csv_atomic,
     write_summary,
 )
+from libero_eval.report import write_report
 from libero_eval.runner import Active, Job, ModelPlanner, policy_threads, run_jobs
 from libero_eval.versions import format_versions
 
@@ -105,8 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("--torch_threads", type=int, default=None, help="CPU threads of the policy (default on cpu: cores minus "
       "--num_envs, at least 1; oversubscribed cores make torch's thread pool spin and run ~100x slower)")
     # --- protocol
-    a("--suite", default="libero_goal", help=f"one of {', '.join(LIBERO_SUITES)}")
-    a("--task_ids", type=int, nargs="*", default=None, help="task ids (default: all tasks of the suite)")
+    a("--suites", "--suite", dest="suites", nargs="+", default=["libero_goal"],
+      help=f"one or more of {', '.join(LIBERO_SUITES)}: one run, one summary")
+    a("--task_ids", type=int, nargs="*", default=None, help="task ids of every suite (default: all tasks)")
+    a("--seeds", type=int, nargs="+", default=None,
+      help="evaluation seeds (the published protocol: 0 1 2); default: --seed / eval.seed")
     a("--num_trials", type=int, default=None, help="trials per task (default eval.num_trials, 50); trial i starts from init state "
       "i %% 50. With --policy replay: replay the first N demos (default all)")
     a("--exec_horizon", type=int, default=None, help="actions executed per predicted chunk of 64 (1..64; default 16)")
@@ -120,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--num_envs", type=int, default=None, help="simulator processes stepping in lockstep (batched inference; default 1)")
     # --- outputs
     a("--run_name", default=None, help="name of outs/metrics/<run> and outs/eval_videos/<run> (default: "
-      "<checkpoint name>_<suite>)")
+      "<checkpoint name>_<suites>_h<exec_horizon>_s<seeds>)")
     a("--out_root", default="outs", help="root of metrics/ and eval_videos/")
     a("--video", choices=VIDEO_MODES, default=None, help="which trials keep an mp4 (default failures)")
     a("--retry_errors", action="store_true", help="on resume, also rerun trials whose row has an error")
@@ -161,17 +165,21 @@ def resolve_eval(args, cfg) -> EvalConfig:
     return ecfg
 
 
-def validate_tasks(args) -> tuple[Any, list[int]]:
-    check_suite(args.suite, "--suite")
-    try:
-        suite = lenv.get_suite(args.suite)
-    except ValueError as exc:
-        raise EvalInputError(str(exc)) from None
-    ids = list(range(suite.n_tasks)) if not args.task_ids else list(args.task_ids)
-    bad = [t for t in ids if not 0 <= t < suite.n_tasks]
-    if bad:
-        raise EvalInputError(f"task id(s) {bad} out of range for {args.suite}: valid ids are 0..{suite.n_tasks - 1}")
-    return suite, ids
+def validate_tasks(args) -> dict[str, tuple[Any, list[int]]]:
+    """{suite name: (benchmark suite, task ids)} for every ``--suites`` entry."""
+    out = {}
+    for name in args.suites:
+        check_suite(name, "--suites")
+        try:
+            suite = lenv.get_suite(name)
+        except ValueError as exc:
+            raise EvalInputError(str(exc)) from None
+        ids = list(range(suite.n_tasks)) if not args.task_ids else list(args.task_ids)
+        bad = [t for t in ids if not 0 <= t < suite.n_tasks]
+        if bad:
+            raise EvalInputError(f"task id(s) {bad} out of range for {name}: valid ids are 0..{suite.n_tasks - 1}")
+        out[name] = (suite, ids)
+    return out
 
 
 def check_render(args) -> None:
@@ -195,13 +203,14 @@ def task_prompt(data_info: dict, suite, task_id: int, task_name: str, source: st
     return lenv.task_instruction(suite, task_id, source)
 
 
-def default_run_name(checkpoint: str, suite: str, settings: dict) -> str:
-    """``<checkpoint>_<suite>_h<exec_horizon>_s<seed>``, plus whatever differs from the protocol's
+def default_run_name(checkpoint: str, suites: Sequence[str], settings: dict, seeds: Sequence[int]) -> str:
+    """``<checkpoint>_<suites>_h<exec_horizon>_s<seeds>``, plus whatever differs from the protocol's
     defaults, so a rerun with other settings starts its own run instead of resuming another."""
-    name = f"{Path(checkpoint.rstrip('/')).name}_{suite}_h{settings['exec_horizon']}_s{settings['seed']}"
+    name = (f"{Path(checkpoint.rstrip('/')).name}_{'+'.join(suites)}_h{settings['exec_horizon']}"
+            f"_s{'-'.join(str(s) for s in seeds)}")
     if settings["num_steps_wait"] != lenv.NUM_STEPS_WAIT:
         name += f"_wait{settings['num_steps_wait']}"
-    if settings["max_steps"] != lenv.max_steps(suite):
+    if settings["max_steps"] is not None:
         name += f"_max{settings['max_steps']}"
     return name
 
@@ -218,39 +227,47 @@ def open_checkpoint(args):
         raise EvalInputError(str(exc)) from None
 
 
-def run_settings(args, ck, ecfg: EvalConfig, suite, device: str) -> dict:
+def run_settings(args, ck, ecfg: EvalConfig, device: str) -> dict:
     """What every trials row records and what a resumed run must share: the eval section with its
-    nulls resolved (suite budget, benchmark settle steps, training resolution, model DPM steps)."""
+    nulls resolved (benchmark settle steps, training resolution, model DPM steps); ``max_steps`` stays
+    null for "each suite's own budget" (rows record the budget they ran with)."""
+    from policy.checkpoints import weights_sha256
+
     resolution = ecfg.resolution or ck.training_resolution() or lenv.DEFAULT_RESOLUTION
     log.info("camera resolution %d (%s)", resolution, "given" if ecfg.resolution else
              "as in training" if ck.training_resolution() else "default")
     return {
-        "checkpoint": str(Path(ck.weights).resolve()), "exec_horizon": ecfg.exec_horizon,
-        "max_steps": ecfg.max_steps or lenv.max_steps(suite),
+        "checkpoint": str(Path(ck.weights).resolve()), "weights_sha256": weights_sha256(ck.weights),
+        "exec_horizon": ecfg.exec_horizon, "max_steps": ecfg.max_steps,
         "num_steps_wait": lenv.NUM_STEPS_WAIT if ecfg.num_steps_wait is None else ecfg.num_steps_wait,
         "resolution": resolution,
         "dtype": ecfg.dtype or ("bfloat16" if device.startswith("cuda") else "float32"),
         "num_inference_steps": ecfg.num_inference_steps or ck.config.model.noise_scheduler.num_inference_timesteps,
-        "instruction_source": args.instruction_source or ck.config.dataset.instruction_source, "seed": ecfg.seed,
+        "instruction_source": args.instruction_source or ck.config.dataset.instruction_source,
     }
 
 
-def make_jobs(args, ck, suite, task_ids: Sequence[int], settings: dict, num_trials: int, done_keys: set) -> list[Job]:
-    """One job per (task, trial) not already in the run's CSV."""
+def make_jobs(args, ck, tasks: dict, settings: dict, seeds: Sequence[int], num_trials: int,
+              done_keys: set) -> list[Job]:
+    """One job per (suite, task, seed, trial) not already in the run's CSV; trial i of seed s starts
+    from init state i % 50 with env / noise seed s + i."""
     jobs: list[Job] = []
-    for tid in task_ids:
-        todo = [i for i in range(num_trials) if (args.suite, tid, i) not in done_keys]
-        if not todo:
-            continue
-        task = lenv.get_task(suite, tid)
-        init_states = lenv.get_task_init_states(suite, tid)
-        instruction = task_prompt(ck.data_info, suite, tid, task.name, settings["instruction_source"],
-                                  explicit=args.instruction_source)
-        for i in todo:
-            jobs.append(Job(suite=args.suite, task_id=tid, task_name=task.name, trial=i,
-                            init_state_idx=i % len(init_states), seed=settings["seed"] + i, instruction=instruction,
-                            init_state=init_states[i % len(init_states)], max_steps=settings["max_steps"],
-                            settle_steps=settings["num_steps_wait"], video_stem=f"{args.suite}_task{tid}_trial{i}"))
+    for name, (suite, task_ids) in tasks.items():
+        budget = settings["max_steps"] or lenv.max_steps(suite)
+        for tid in task_ids:
+            todo = [(s, i) for s in seeds for i in range(num_trials) if (name, tid, i, s) not in done_keys]
+            if not todo:
+                continue
+            task = lenv.get_task(suite, tid)
+            init_states = lenv.get_task_init_states(suite, tid)
+            instruction = task_prompt(ck.data_info, suite, tid, task.name, settings["instruction_source"],
+                                      explicit=args.instruction_source)
+            for seed, i in todo:
+                jobs.append(Job(suite=name, task_id=tid, task_name=task.name, trial=i,
+                                init_state_idx=i % len(init_states), seed=seed + i, eval_seed=seed,
+                                instruction=instruction, init_state=init_states[i % len(init_states)],
+                                max_steps=budget, settle_steps=settings["num_steps_wait"],
+                                video_stem=f"{name}_task{tid}_s{seed}_trial{i}"))
     return jobs
 
 
@@ -278,12 +295,13 @@ def trial_recorder(trials_csv: Path, settings: dict):
     def on_result(job: Job, act: Optional[Active], video: str, error: str) -> None:
         append_row(trials_csv, {
             "suite": job.suite, "task_id": job.task_id, "task_name": job.task_name, "trial": job.trial,
-            "init_state_idx": job.init_state_idx, "seed": job.seed,
+            "init_state_idx": job.init_state_idx,
             "success": int(bool(act and act.done and not error)),
             "steps": act.steps if act else 0,
             "wall_time_s": f"{time.perf_counter() - act.t0:.2f}" if act else "",
             "mean_infer_ms": f"{np.mean(act.infer_ms):.2f}" if act and act.infer_ms else "",
-            **{**settings, "seed": job.seed}, "instruction": job.instruction, "sim_stack": stack,
+            **settings, "eval_seed": job.eval_seed, "seed": job.seed, "max_steps": job.max_steps,
+            "instruction": job.instruction, "sim_stack": stack,
             "video": video, "error": error,
         })
     return on_result
@@ -321,30 +339,32 @@ def rollout_policy(args, ck, ecfg: EvalConfig, settings: dict, jobs: list[Job], 
 
 def evaluate(args) -> int:
     validate_common(args)
-    check_suite(args.suite, "--suite")
+    for name in args.suites:
+        check_suite(name, "--suites")
     ck = open_checkpoint(args)
     ecfg = resolve_eval(args, ck.config)
-    suite, task_ids = validate_tasks(args)
+    seeds = list(dict.fromkeys(args.seeds or [ecfg.seed]))
+    tasks = validate_tasks(args)
     check_render(args)
 
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    settings = run_settings(args, ck, ecfg, suite, device)
-    run = args.run_name or default_run_name(ck.source, args.suite, settings)
+    settings = run_settings(args, ck, ecfg, device)
+    run = args.run_name or default_run_name(ck.source, args.suites, settings, seeds)
     if args.resolve_only:
         print(f"{ck.concrete or ck.source}\t{run}")
         return 0
     mdir, vdir, done_keys = existing_trials(args, run, settings)
-    jobs = make_jobs(args, ck, suite, task_ids, settings, ecfg.num_trials, done_keys)
-    skipped = len(task_ids) * ecfg.num_trials - len(jobs)
+    jobs = make_jobs(args, ck, tasks, settings, seeds, ecfg.num_trials, done_keys)
+    skipped = sum(len(ids) for _, ids in tasks.values()) * len(seeds) * ecfg.num_trials - len(jobs)
     if skipped:
         log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, mdir / "trials.csv")
     if jobs:
         rollout_policy(args, ck, ecfg, settings, jobs, device, mdir, vdir)
     summary = write_summary(mdir)
     print_summary(summary)
-    print(f"trials: {mdir / 'trials.csv'}\nsummary: {mdir / 'summary.csv'}")
+    print(f"trials: {mdir / 'trials.csv'}\nsummary: {mdir / 'summary.csv'}\nreport: {write_report(mdir)}")
     return 0
 
 
@@ -411,7 +431,7 @@ def summarize_only(args) -> int:
         raise EvalInputError(f"no trials.csv in {mdir}")
     summary = write_summary(mdir)
     print_summary(summary)
-    print(f"summary: {mdir / 'summary.csv'}")
+    print(f"summary: {mdir / 'summary.csv'}\nreport: {write_report(mdir)}")
     return 0
 
 

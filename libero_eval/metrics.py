@@ -3,6 +3,11 @@ nothing and a rerun resumes), and the per-task / per-suite summary derived from 
 
     outs/metrics/<run>/trials.csv    one row per trial (TRIAL_FIELDS)
     outs/metrics/<run>/summary.csv   per task + a suite mean row (SUMMARY_FIELDS), rewritten atomically
+
+A run may hold several suites and several evaluation seeds (``eval_seed``: trial i of seed s uses env
+and noise seed s + i). The summary gives per task and per suite the pooled success rate over all
+rollouts with its 95% Wilson interval, the mean over seeds and the standard deviation across seeds,
+and the mean over the suites the literature averages (spatial, object, goal, 10) when a run has them.
 """
 from __future__ import annotations
 
@@ -21,14 +26,18 @@ from utils.atomic import atomic_path, atomic_write_text
 
 # What makes two trials comparable: a run (outs/metrics/<run>) holds one value of each; a rerun with
 # other settings is refused (run.json), so resumed rows never mix settings.
-RUN_SETTINGS = ("checkpoint", "exec_horizon", "max_steps", "num_steps_wait", "resolution", "dtype",
-                "num_inference_steps", "instruction_source", "seed")
-TRIAL_FIELDS = ("suite", "task_id", "task_name", "trial", "init_state_idx", "seed", "success", "steps",
+# (Suites and seeds are not settings: one run holds several; max_steps is the explicit budget or null,
+# the suite's own budget, and every row records the budget it ran with.)
+RUN_SETTINGS = ("checkpoint", "weights_sha256", "exec_horizon", "max_steps", "num_steps_wait", "resolution",
+                "dtype", "num_inference_steps", "instruction_source")
+TRIAL_FIELDS = ("suite", "task_id", "task_name", "trial", "init_state_idx", "eval_seed", "seed", "success", "steps",
                 "wall_time_s", "mean_infer_ms", "exec_horizon", "max_steps", "num_steps_wait", "resolution",
-                "dtype", "num_inference_steps", "instruction_source", "instruction", "checkpoint", "sim_stack",
-                "video", "error")
-SUMMARY_FIELDS = ("suite", "task_id", "task_name", "n", "successes", "success_rate", "errors",
-                  "mean_steps", "mean_infer_ms")
+                "dtype", "num_inference_steps", "instruction_source", "instruction", "checkpoint", "weights_sha256",
+                "sim_stack", "video", "error")
+SUMMARY_FIELDS = ("suite", "task_id", "task_name", "n", "successes", "success_rate", "ci95_low", "ci95_high",
+                  "seeds", "seed_mean", "seed_std", "errors", "mean_steps", "mean_infer_ms")
+# The four suites whose mean success the LIBERO literature reports (OpenVLA, openpi, RDT ports).
+STANDARD_SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10")
 REPLAY_FIELDS = ("file", "demo", "steps", "max_eef_dev_mm", "mean_eef_dev_mm", "env_success", "env_success_any",
                  "demo_success", "success_match", "video", "error")
 
@@ -116,8 +125,17 @@ def check_run_settings(mdir: Path, settings: dict) -> None:
                                         "versions": sim_versions()}, indent=1))
 
 
-def trial_key(row: dict) -> tuple[str, int, int]:
-    return (str(row["suite"]), int(row["task_id"]), int(row["trial"]))
+def eval_seed_of(row: dict) -> int:
+    """The evaluation seed of a row (rows written before the column existed: env seed minus trial)."""
+    if row.get("eval_seed") not in (None, ""):
+        return int(row["eval_seed"])
+    if row.get("seed") in (None, ""):  # a replay or hand-written row: no seed at all
+        return -1
+    return int(row["seed"]) - int(row["trial"])
+
+
+def trial_key(row: dict) -> tuple[str, int, int, int]:
+    return (str(row["suite"]), int(row["task_id"]), int(row["trial"]), eval_seed_of(row))
 
 
 def latest_rows(rows: Sequence[dict]) -> list[dict]:
@@ -126,6 +144,17 @@ def latest_rows(rows: Sequence[dict]) -> list[dict]:
     for r in rows:
         by_key[trial_key(r)] = r
     return list(by_key.values())
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial rate (sound at 0/n and n/n, unlike the normal one)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, center - half), min(1.0, center + half)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -140,41 +169,64 @@ def _f(x: Any) -> float:
         return float("nan")
 
 
-def summarize(rows: Sequence[dict]) -> list[dict]:
-    """Per-task rows and a per-suite mean row (mean of the per-task success rates).
+def _successes(rows: Sequence[dict]) -> int:
+    """A trial that raised counts as a failure (as OpenVLA-OFT and openpi count it)."""
+    return sum(int(r["success"]) for r in rows if not r.get("error"))
 
-    A trial that raised (``error``: a degenerate predicted rotation, a simulator crash) counts as a
-    failure, as OpenVLA-OFT and openpi count it; ``errors`` says how many there were.
-    """
-    rows = latest_rows(rows)
-    tasks: dict[tuple[str, int], list[dict]] = {}
+
+def _row(suite, task_id, task_name, rows: Sequence[dict], rate: float, seed_rates: dict) -> dict:
+    """A summary row: ``rate`` (a task's pooled rate, a suite's mean of task rates) with the Wilson
+    interval of the pooled rollouts and the spread of ``seed_rates`` {seed: rate} across seeds."""
+    ok = [r for r in rows if not r.get("error")]
+    lo, hi = wilson_interval(_successes(rows), len(rows))
+    spread = list(seed_rates.values())
+    return {
+        "suite": suite, "task_id": task_id, "task_name": task_name, "n": len(rows), "successes": _successes(rows),
+        "success_rate": f"{rate:.4f}", "ci95_low": f"{lo:.4f}", "ci95_high": f"{hi:.4f}",
+        "seeds": len(spread), "seed_mean": f"{np.mean(spread):.4f}",
+        "seed_std": f"{np.std(spread, ddof=1):.4f}" if len(spread) > 1 else "",
+        "errors": len(rows) - len(ok),
+        "mean_steps": f"{_mean([_f(r['steps']) for r in ok]):.1f}" if ok else "",
+        "mean_infer_ms": f"{_mean([_f(r['mean_infer_ms']) for r in ok]):.2f}" if ok else "",
+    }
+
+
+def _by(rows: Sequence[dict], key) -> dict:
+    out: dict = {}
     for r in rows:
-        tasks.setdefault((r["suite"], int(r["task_id"])), []).append(r)
+        out.setdefault(key(r), []).append(r)
+    return dict(sorted(out.items()))
+
+
+def _task_rate_means(rows: Sequence[dict]) -> float:
+    """Mean over tasks of each task's success rate (every task weighs the same)."""
+    tasks = _by(rows, lambda r: int(r["task_id"]))
+    return float(np.mean([_successes(t) / len(t) for t in tasks.values()]))
+
+
+def summarize(rows: Sequence[dict]) -> list[dict]:
+    """Per-task rows, a per-suite mean row (mean of the per-task rates) and, with several suites, a
+    mean over suites (the standard four when all are there, else every suite of the run)."""
+    rows = latest_rows(rows)
     out: list[dict] = []
-    for suite in sorted({s for s, _ in tasks}):
-        task_rows, rates = [], []
-        for (s, tid) in sorted(k for k in tasks if k[0] == suite):
-            rs = tasks[(s, tid)]
-            ok = [r for r in rs if not r.get("error")]
-            succ = sum(int(r["success"]) for r in ok)
-            rates.append(succ / len(rs))
-            task_rows.append({
-                "suite": s, "task_id": tid, "task_name": rs[0]["task_name"], "n": len(rs), "successes": succ,
-                "success_rate": f"{succ / len(rs):.4f}",
-                "errors": len(rs) - len(ok),
-                "mean_steps": f"{_mean([_f(r['steps']) for r in ok]):.1f}" if ok else "",
-                "mean_infer_ms": f"{_mean([_f(r['mean_infer_ms']) for r in ok]):.2f}" if ok else "",
-            })
-        suite_ok = [r for r in rows if r["suite"] == suite and not r.get("error")]
-        out += task_rows
-        out.append({
-            "suite": suite, "task_id": "mean", "task_name": f"mean over {len(rates)} tasks",
-            "n": sum(t["n"] for t in task_rows), "successes": sum(t["successes"] for t in task_rows),
-            "success_rate": f"{np.mean(rates):.4f}" if rates else "",
-            "errors": sum(t["errors"] for t in task_rows),
-            "mean_steps": f"{_mean([_f(r['steps']) for r in suite_ok]):.1f}" if suite_ok else "",
-            "mean_infer_ms": f"{_mean([_f(r['mean_infer_ms']) for r in suite_ok]):.2f}" if suite_ok else "",
-        })
+    suite_rates: dict[str, float] = {}
+    suite_seed_rates: dict[str, dict] = {}
+    for suite, srows in _by(rows, lambda r: r["suite"]).items():
+        tasks = _by(srows, lambda r: int(r["task_id"]))
+        for tid, trows in tasks.items():
+            seed_rates = {s: _successes(v) / len(v) for s, v in _by(trows, eval_seed_of).items()}
+            out.append(_row(suite, tid, trows[0]["task_name"], trows, _successes(trows) / len(trows), seed_rates))
+        suite_rates[suite] = _task_rate_means(srows)
+        suite_seed_rates[suite] = {s: _task_rate_means(v) for s, v in _by(srows, eval_seed_of).items()}
+        out.append(_row(suite, "mean", f"mean over {len(tasks)} tasks", srows, suite_rates[suite],
+                        suite_seed_rates[suite]))
+    if len(suite_rates) > 1:
+        chosen = [s for s in STANDARD_SUITES if s in suite_rates]
+        chosen = chosen if len(chosen) == len(STANDARD_SUITES) else list(suite_rates)
+        seeds = set.intersection(*(set(suite_seed_rates[s]) for s in chosen))
+        out.append(_row("all", "mean", f"mean over {len(chosen)} suites ({', '.join(chosen)})",
+                        [r for r in rows if r["suite"] in chosen], float(np.mean([suite_rates[s] for s in chosen])),
+                        {seed: float(np.mean([suite_seed_rates[s][seed] for s in chosen])) for seed in sorted(seeds)}))
     return out
 
 
@@ -186,7 +238,10 @@ def write_summary(mdir: Path) -> list[dict]:
 
 def print_summary(summary: Sequence[dict], file=None) -> None:
     file = file or sys.stdout
-    print(f"{'suite':<15} {'task':>5} {'n':>4} {'succ':>5} {'rate':>7} {'err':>4} {'infer ms':>9}  task name", file=file)
+    print(f"{'suite':<15} {'task':>5} {'n':>4} {'succ':>5} {'rate':>7} {'95% CI':>15} {'seeds':>5} {'std':>7} "
+          f"{'err':>4} {'infer ms':>9}  task name", file=file)
     for r in summary:
+        ci = f"[{r['ci95_low']}, {r['ci95_high']}]"
         print(f"{r['suite']:<15} {str(r['task_id']):>5} {r['n']:>4} {r['successes']:>5} {r['success_rate']:>7} "
-              f"{r['errors']:>4} {r['mean_infer_ms']:>9}  {r['task_name']}", file=file)
+              f"{ci:>15} {r['seeds']:>5} {r['seed_std'] or '-':>7} {r['errors']:>4} {r['mean_infer_ms']:>9}  "
+              f"{r['task_name']}", file=file)

@@ -37,7 +37,7 @@ class Job:
     task_name: str
     trial: int
     init_state_idx: int
-    seed: Optional[int]
+    seed: Optional[int]  # env / noise seed of the trial (eval_seed + trial)
     instruction: str
     init_state: np.ndarray
     max_steps: int
@@ -45,6 +45,7 @@ class Job:
     stop_on_done: bool = True
     video_stem: str = ""
     demo: Any = None  # replay: the recorded demo
+    eval_seed: Optional[int] = None  # the evaluation seed this trial belongs to
 
 
 @dataclass

@@ -61,3 +61,25 @@ def _drop_unknown(raw: dict, template: dict, prefix: str = "") -> list[str]:
         elif isinstance(raw[key], dict) and isinstance(template[key], dict):
             dropped += _drop_unknown(raw[key], template[key], f"{prefix}{key}.")
     return dropped
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+
+
+def weights_sha256(path: str | os.PathLike, chunk: int = 1 << 24) -> str:
+    """SHA-256 over a checkpoint's weight files (a folder's ``*.safetensors|bin|pt``, in name order, or
+    one weights file): what an evaluation row records to say which weights it measured. A LoRA
+    adapter folder hashes the adapter; its base is named in ``rdt_base.json``."""
+    import hashlib
+
+    p = Path(path)
+    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in WEIGHT_SUFFIXES) if p.is_dir() else [p]
+    if not files:
+        return ""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    return h.hexdigest()

@@ -12,6 +12,7 @@ import torch
 from configs.suites import LIBERO_SUITES
 from libero_eval import env as lenv
 from libero_eval import eval_rdt_libero as ev
+from libero_eval.metrics import wilson_interval
 from libero_eval.sim_worker import SimWorker
 
 
@@ -140,22 +141,53 @@ def test_summary_rates_errors_and_mean(tmp_path):
 
 
 def test_run_settings_are_recorded_and_a_rerun_with_others_is_refused(tmp_path):
-    settings = {"checkpoint": "/c", "exec_horizon": 16, "max_steps": 300, "num_steps_wait": 10,
-                "resolution": 128, "dtype": "float32", "num_inference_steps": 5,
-                "instruction_source": "problem_info", "seed": 7}
+    settings = {"checkpoint": "/c", "weights_sha256": "ab12", "exec_horizon": 16, "max_steps": None,
+                "num_steps_wait": 10, "resolution": 128, "dtype": "float32", "num_inference_steps": 5,
+                "instruction_source": "problem_info"}
     mdir = tmp_path / "run"
     ev.check_run_settings(mdir, settings)
     ev.check_run_settings(mdir, dict(settings))  # same settings: resume
-    for key, value in (("exec_horizon", 8), ("seed", 0), ("max_steps", 40), ("dtype", "bfloat16"),
+    for key, value in (("exec_horizon", 8), ("weights_sha256", "cd34"), ("max_steps", 40), ("dtype", "bfloat16"),
                        ("num_steps_wait", 0), ("num_inference_steps", 10), ("resolution", 256)):
         with pytest.raises(ValueError, match=rf"other settings \({key}: .* -> {value!r}\)"):
             ev.check_run_settings(mdir, {**settings, key: value})
 
 
 def test_default_run_name_carries_the_settings():
-    s = {"exec_horizon": 8, "seed": 3, "num_steps_wait": 10, "max_steps": 300}
-    assert ev.default_run_name("ck/checkpoint-20/", "libero_goal", s) == "checkpoint-20_libero_goal_h8_s3"
-    assert ev.default_run_name("ck", "libero_goal", {**s, "max_steps": 40}) == "ck_libero_goal_h8_s3_max40"
+    s = {"exec_horizon": 8, "num_steps_wait": 10, "max_steps": None}
+    assert ev.default_run_name("ck/checkpoint-20/", ["libero_goal"], s, [3]) == "checkpoint-20_libero_goal_h8_s3"
+    assert ev.default_run_name("ck", ["libero_goal"], {**s, "max_steps": 40}, [3]) == "ck_libero_goal_h8_s3_max40"
+    assert (ev.default_run_name("ck", ["libero_goal", "libero_10"], s, [0, 1, 2])
+            == "ck_libero_goal+libero_10_h8_s0-1-2")
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    lo, hi = wilson_interval(8, 10)
+    assert (round(lo, 3), round(hi, 3)) == (0.490, 0.943)
+    lo, hi = wilson_interval(0, 20)
+    assert lo == 0.0 and round(hi, 3) == 0.161
+
+
+def test_summary_over_seeds_and_suites(tmp_path):
+    """Per task: pooled rate with its Wilson interval, mean and std over seeds; per suite the same over
+    the task rates; with several suites one mean over them."""
+    p = tmp_path / "trials.csv"
+    outcomes = {("libero_goal", 0): {0: [1, 1], 1: [1, 0]}, ("libero_goal", 1): {0: [0, 0], 1: [1, 0]},
+                ("libero_10", 0): {0: [1, 1], 1: [1, 1]}}
+    for (suite, task), by_seed in outcomes.items():
+        for seed, results in by_seed.items():
+            for trial, ok in enumerate(results):
+                ev.append_row(p, {**_row(task, trial, ok), "suite": suite, "eval_seed": seed, "seed": seed + trial})
+    summary = {(r["suite"], r["task_id"]): r for r in ev.write_summary(tmp_path)}
+    g0 = summary[("libero_goal", 0)]
+    assert (g0["n"], g0["successes"], g0["success_rate"], g0["seeds"]) == (4, 3, "0.7500", 2)
+    assert (g0["seed_mean"], g0["seed_std"]) == ("0.7500", f"{np.std([1.0, 0.5], ddof=1):.4f}")
+    assert (g0["ci95_low"], g0["ci95_high"]) == tuple(f"{x:.4f}" for x in wilson_interval(3, 4))
+    goal = summary[("libero_goal", "mean")]  # task rates 0.75 and 0.25; seed 0: (1 + 0) / 2, seed 1: (.5 + .5) / 2
+    assert (goal["success_rate"], goal["seed_mean"], goal["seed_std"]) == ("0.5000", "0.5000", "0.0000")
+    assert (goal["n"], goal["successes"]) == (8, 4)
+    both = summary[("all", "mean")]
+    assert both["success_rate"] == "0.7500" and "libero_goal" in both["task_name"] and both["n"] == 12
 
 
 def test_rows_under_an_old_header_are_read_but_not_appended_to(tmp_path):
@@ -328,3 +360,27 @@ def test_eval_settings_come_from_the_checkpoint_config(no_simulator, tiny_ckpt, 
     rc = ev.main(["--checkpoint", str(tiny_ckpt), "--task_ids", "0", "--set", "eval.exec_horizon=4",
                   "--exec_horizon", "8", "--resolve_only", "--out_root", str(tmp_path)])
     assert rc == 0 and capsys.readouterr().out.strip().endswith("_libero_goal_h8_s7")
+
+
+def test_report_from_the_csv_alone(tmp_path, capsys):
+    """report.md + report.png from trials.csv only, a torn last row (a crashed run) included."""
+    from libero_eval import report
+
+    mdir = ev.metrics_dir(tmp_path, "rep")
+    video = tmp_path / "v" / "libero_goal_task0_s0_trial1_failure.mp4"
+    for seed in (0, 1):
+        for trial, ok in enumerate([1, 0]):
+            ev.append_row(mdir / "trials.csv", {**_row(0, trial, ok, steps=40 + trial), "eval_seed": seed,
+                                                 "seed": seed + trial, "max_steps": 300,
+                                                 "video": str(video) if not ok else ""})
+    ev.append_row(mdir / "trials.csv", {**_row(1, 0, True), "suite": "libero_10", "eval_seed": 0, "max_steps": 520})
+    with open(mdir / "trials.csv", "a") as f:
+        f.write("libero_goal,0,t0,5,5")  # killed mid-row
+    assert report.main([str(mdir)]) == 0
+    md = (mdir / "report.md").read_text()
+    assert "| libero_goal | 0 | t0 | 4 | 2 | 0.5000 | [0.1500, 0.8500] | 2 | 0.5000 | 0.0000 | 0 |" in md
+    assert "| all | mean |" in md and "## Failures (2)" in md and video.as_uri() in md
+    png = (mdir / "report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    with pytest.raises(report.ReportError, match="no trials.csv"):
+        report.main([str(tmp_path / "nothing")])

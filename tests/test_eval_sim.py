@@ -15,6 +15,7 @@ import pytest
 
 from libero_eval import eval_rdt_libero as ev
 from libero_eval.metrics import TRIAL_FIELDS
+from policy.checkpoints import weights_sha256
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
@@ -53,9 +54,10 @@ def test_rollout_two_trials_outputs(tiny_ckpt, tmp_path):
         assert r["error"] == "" and r["success"] == "0"  # a random tiny model does not solve the task
         assert r["steps"] == str(max_steps)
         assert float(r["mean_infer_ms"]) > 0 and float(r["wall_time_s"]) > 0
-        assert Path(r["checkpoint"]) == tiny_ckpt.resolve()
+        assert Path(r["checkpoint"]) == tiny_ckpt.resolve() and r["eval_seed"] == "7"
+        assert r["weights_sha256"] == weights_sha256(tiny_ckpt) and len(r["weights_sha256"]) == 64
         video = Path(r["video"])
-        assert video.name == f"{SUITE}_task{TASK}_trial{i}_failure.mp4" and video.parent == tmp_path / "eval_videos" / "t"
+        assert video.name == f"{SUITE}_task{TASK}_s7_trial{i}_failure.mp4" and video.parent == tmp_path / "eval_videos" / "t"
         import imageio
 
         reader = imageio.get_reader(str(video))
@@ -172,7 +174,8 @@ def test_suite_launcher_resolves_the_run_folder_once(tiny_ckpt, tmp_path):
     rows = _rows(tmp_path / "metrics" / run / "trials.csv")
     assert sorted(r["task_id"] for r in rows) == ["1", "2"]
     for r in rows:
-        assert Path(r["checkpoint"]) == tiny_ckpt.resolve()
+        assert Path(r["checkpoint"]) == tiny_ckpt.resolve() and r["eval_seed"] == "7"
+        assert r["weights_sha256"] == weights_sha256(tiny_ckpt) and len(r["weights_sha256"]) == 64
         assert (r["exec_horizon"], r["max_steps"], r["num_steps_wait"], r["dtype"]) == ("8", "4", "10", "float32")
         assert r["instruction"] and r["num_inference_steps"] == "5"
     assert (tmp_path / "metrics" / run / "summary.csv").is_file()

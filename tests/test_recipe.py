@@ -62,3 +62,12 @@ def test_launchers_pass_no_training_knob():
 def test_every_preset_resolves(preset):
     cfg = resolved([sys.executable, "main_sft.py", "--config_path", f"configs/{preset}", "--print_config"])
     assert set(cfg["train"]) >= {"train_batch_size", "learning_rate", "gradient_accumulation_steps"}
+
+
+@pytest.mark.parametrize("launcher", ["eval_with_video.sh", "eval_with_video_subEnv.sh"])
+def test_eval_launchers_pass_the_protocol_only_when_asked(launcher):
+    """The protocol's numbers live in the eval section of the config; the launchers' variables are
+    empty unless set, so `bash eval_with_video.sh` evaluates exactly like the CLI."""
+    text = (REPO / launcher).read_text()
+    for var in ("NUM_TRAJ", "EXEC_HORIZON", "NUM_ENVS", "VIDEO", "SEEDS"):
+        assert re.search(rf"^{var}=\$\{{{var}:-\}}", text, re.M), f"{launcher}: {var} has a default of its own"
