@@ -41,6 +41,7 @@ MIXED_PRECISIONS = ("no", "fp16", "bf16")
 REPORTERS = ("wandb", "tensorboard", "none")
 VIDEO_MODES = ("all", "failures", "none")                # eval.video: which trials keep an mp4
 EVAL_DTYPES = ("float32", "bfloat16", "float16")
+SLOT_SCHEDULES = ("independent", "lockstep")             # eval.slots (libero_eval/runner.py)
 # dataset keys that main_sft.py also takes as flags (every train key is one too)
 DATASET_FLAG_ALIASES = ("datasets_config", "image_aug", "state_noise_snr", "cond_mask_prob", "cam_ext_mask_prob")
 
@@ -255,6 +256,7 @@ class EvalConfig:
     num_inference_steps: Optional[int]
     dtype: Optional[str]
     num_envs: int
+    slots: str
     video: str
     step_timeout: float
 
@@ -266,6 +268,7 @@ class EvalConfig:
         _at_least("eval.num_steps_wait", self.num_steps_wait, 0, optional=True)
         _at_least("eval.step_timeout", self.step_timeout, 1e-3)
         _one_of("eval.video", self.video, VIDEO_MODES)
+        _one_of("eval.slots", self.slots, SLOT_SCHEDULES)
         if self.dtype is not None:
             _one_of("eval.dtype", self.dtype, EVAL_DTYPES)
 

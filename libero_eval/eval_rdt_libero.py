@@ -11,7 +11,10 @@ Receding horizon: the policy predicts 64 steps of 128-d actions, ``--exec_horizo
 (default 16) are executed, then it re-plans from the new observation. Every executed step is
 decoded against the CURRENT end-effector pose (``abs_goal``; ``delta`` needs no pose) with the
 gripper binarised and the arm command clipped to [-1, 1]. ``--num_envs N`` runs N simulator
-processes in lockstep with one batched policy call; a finished trial frees its slot for the next.
+processes; the observations that are waiting for actions go through one batched policy call
+(``--slots independent``, default: a resetting simulator does not hold the others back; ``lockstep``:
+every round waits for all); a finished trial frees its slot for the next. ``--suites`` and
+``--seeds`` take several values: one run, one summary with 95% intervals, one report.
 
 Outputs (``--out_root``, default ``outs``):
     eval_videos/<run>/<suite>_task<k>_trial<i>_<success|failure>.mp4   (--video all|failures|none)
@@ -46,8 +49,8 @@ import numpy as np
 
 from configs.errors import UserError
 from configs.errors import exit_cli
-from configs.schema import EVAL_DTYPES, VIDEO_MODES, ConfigError, EvalConfig
-from configs.suites import LIBERO_SUITES, UnknownSuiteError, check_suite
+from configs.schema import EVAL_DTYPES, SLOT_SCHEDULES, VIDEO_MODES, ConfigError, EvalConfig
+from configs.suites import EVAL_SUITES, LIBERO_PRO_SUITES, LIBERO_SUITES, UnknownSuiteError, check_suite, perturbations_of
 from libero_eval import env as lenv
 from libero_eval.metrics import (
     REPLAY_FIELDS,
@@ -56,6 +59,7 @@ from libero_eval.metrics import (
     check_run_settings,
     latest_rows,
     metrics_dir,
+    print_robustness,
     print_summary,
     read_rows,
     trial_key,
@@ -107,7 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
       "--num_envs, at least 1; oversubscribed cores make torch's thread pool spin and run ~100x slower)")
     # --- protocol
     a("--suites", "--suite", dest="suites", nargs="+", default=["libero_goal"],
-      help=f"one or more of {', '.join(LIBERO_SUITES)}: one run, one summary")
+      help=f"one or more of {', '.join(LIBERO_SUITES)} or a LIBERO-PRO suite (configs/suites.py, e.g. "
+           f"libero_goal_lan): one run, one summary")
+    a("--robustness", action="store_true", help="also every LIBERO-PRO perturbation of each standard suite "
+      "given; the summary and the report then hold a robustness table (standard next to each perturbation)")
     a("--task_ids", type=int, nargs="*", default=None, help="task ids of every suite (default: all tasks)")
     a("--seeds", type=int, nargs="+", default=None,
       help="evaluation seeds (the published protocol: 0 1 2); default: --seed / eval.seed")
@@ -121,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--resolution", type=int, default=None,
       help="camera resolution; default: the training data's (recorded in the checkpoint's train_config.json; "
            "128 for LIBERO raw data, 256 for OpenVLA no_noops data), else 128")
-    a("--num_envs", type=int, default=None, help="simulator processes stepping in lockstep (batched inference; default 1)")
+    a("--num_envs", type=int, default=None, help="simulator processes (batched inference; default 1)")
+    a("--slots", choices=SLOT_SCHEDULES, default=None,
+      help="independent (default): each simulator on its own clock; lockstep: every round waits for all")
     # --- outputs
     a("--run_name", default=None, help="name of outs/metrics/<run> and outs/eval_videos/<run> (default: "
       "<checkpoint name>_<suites>_h<exec_horizon>_s<seeds>)")
@@ -169,7 +178,7 @@ def validate_tasks(args) -> dict[str, tuple[Any, list[int]]]:
     """{suite name: (benchmark suite, task ids)} for every ``--suites`` entry."""
     out = {}
     for name in args.suites:
-        check_suite(name, "--suites")
+        check_suite(name, "--suites", EVAL_SUITES)
         try:
             suite = lenv.get_suite(name)
         except ValueError as exc:
@@ -197,6 +206,10 @@ def task_prompt(data_info: dict, suite, task_id: int, task_name: str, source: st
     """The instruction to prompt with: the exact text training used for this task (stored in the
     checkpoint's train_config.json, whatever per-suite instruction_source made it), else the text
     ``source`` gives; an explicit ``--instruction_source`` wins."""
+    if lenv.suite_name(suite) in LIBERO_PRO_SUITES:
+        # A perturbed suite's own text (a paraphrase, another task) is only in its bddl file; its task
+        # names repeat the standard ones, so the trained text of that name would undo the perturbation.
+        return lenv.task_instruction(suite, task_id, "problem_info")
     trained = (data_info or {}).get("instructions") or {}
     if explicit is None and task_name in trained:
         return trained[task_name]
@@ -332,15 +345,22 @@ def rollout_policy(args, ck, ecfg: EvalConfig, settings: dict, jobs: list[Job], 
         policy.warmup(jobs[0].instruction, settings["resolution"])  # first-call overheads stay out of the latency
         run_jobs(jobs, ModelPlanner(policy, ecfg.num_envs), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
                  trial_recorder(mdir / "trials.csv", settings), ecfg.step_timeout, not args.no_progress,
-                 settings["resolution"])
+                 settings["resolution"], slots=ecfg.slots)
     finally:
         torch.set_num_threads(threads_before)  # main() may run inside another program (tests)
+
+
+def expand_robustness(args) -> None:
+    """``--robustness``: each standard suite of ``--suites`` followed by its LIBERO-PRO perturbations."""
+    if args.robustness:
+        args.suites = list(dict.fromkeys(s for name in args.suites for s in [name, *perturbations_of(name)]))
 
 
 def evaluate(args) -> int:
     validate_common(args)
     for name in args.suites:
-        check_suite(name, "--suites")
+        check_suite(name, "--suites", EVAL_SUITES)
+    expand_robustness(args)
     ck = open_checkpoint(args)
     ecfg = resolve_eval(args, ck.config)
     seeds = list(dict.fromkeys(args.seeds or [ecfg.seed]))
@@ -364,6 +384,7 @@ def evaluate(args) -> int:
         rollout_policy(args, ck, ecfg, settings, jobs, device, mdir, vdir)
     summary = write_summary(mdir)
     print_summary(summary)
+    print_robustness(summary)
     print(f"trials: {mdir / 'trials.csv'}\nsummary: {mdir / 'summary.csv'}\nreport: {write_report(mdir)}")
     return 0
 
@@ -410,7 +431,7 @@ def replay(args) -> int:
         rows.append(row)
 
     run_jobs(jobs, ReplayPlanner(args.replay_encoding), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
-             on_result, ecfg.step_timeout, not args.no_progress, resolution)
+             on_result, ecfg.step_timeout, not args.no_progress, resolution, slots=ecfg.slots)
     rows.sort(key=lambda r: int(r["demo"].rsplit("_", 1)[-1]))
     write_csv_atomic(mdir / "replay.csv", rows, REPLAY_FIELDS)
     print(f"{'demo':<8} {'steps':>5} {'max dev mm':>10} {'mean dev mm':>11} {'env succ':>8} {'demo succ':>9} {'match':>5}")

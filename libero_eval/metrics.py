@@ -230,6 +230,33 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
+def robustness_table(summary: Sequence[dict]) -> list[dict]:
+    """One row per standard suite that has LIBERO-PRO perturbations in the run: its suite-mean success
+    next to each perturbation's ({"suite", "standard", <perturbation>: "rate [lo, hi]", ...})."""
+    from configs.suites import LIBERO_PRO_SUITES
+
+    means = {r["suite"]: f"{r['success_rate']} [{r['ci95_low']}, {r['ci95_high']}]"
+             for r in summary if r["task_id"] == "mean" and r["suite"] != "all"}
+    rows = []
+    for base in sorted({b for s, (b, _) in LIBERO_PRO_SUITES.items() if s in means}):
+        row = {"suite": base, "standard": means.get(base, "-")}
+        row.update({pert: means[s] for s, (b, pert) in LIBERO_PRO_SUITES.items() if b == base and s in means})
+        rows.append(row)
+    return rows
+
+
+def print_robustness(summary: Sequence[dict], file=None) -> None:
+    table = robustness_table(summary)
+    if not table:
+        return
+    file = file or sys.stdout
+    cols = list(dict.fromkeys(k for r in table for k in r if k != "suite"))
+    print("robustness (suite mean success [95% CI]):", file=file)
+    print(f"{'suite':<15} " + " ".join(f"{c:>24}" for c in cols), file=file)
+    for r in table:
+        print(f"{r['suite']:<15} " + " ".join(f"{r.get(c, '-'):>24}" for c in cols), file=file)
+
+
 def write_summary(mdir: Path) -> list[dict]:
     summary = summarize(read_rows(mdir / "trials.csv"))
     write_csv_atomic(mdir / "summary.csv", summary, SUMMARY_FIELDS)

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from configs.errors import UserError, exit_cli
-from libero_eval.metrics import latest_rows, metrics_dir, read_rows, summarize
+from libero_eval.metrics import latest_rows, metrics_dir, read_rows, robustness_table, summarize
 from utils.atomic import atomic_path, atomic_write_text
 
 
@@ -105,6 +105,12 @@ def markdown(run: str, mdir: Path, summary: Sequence[dict], rows: Sequence[dict]
         lines.append(f"| {s['suite']} | {s['task_id']} | {s['task_name']} | {s['n']} | {s['successes']} | "
                      f"{bold}{s['success_rate']}{bold} | [{s['ci95_low']}, {s['ci95_high']}] | {s['seeds']} | "
                      f"{s['seed_mean']} | {s['seed_std'] or '-'} | {s['errors']} |")
+    table = robustness_table(summary)
+    if table:
+        cols = list(dict.fromkeys(k for r in table for k in r if k != "suite"))
+        lines += ["", "## Robustness (LIBERO-PRO): suite mean success [95% CI]", "",
+                  "| suite | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        lines += [f"| {r['suite']} | " + " | ".join(r.get(c, "-") for c in cols) + " |" for r in table]
     lat = _num(rows, "mean_infer_ms")
     if len(lat):
         lines += ["", f"Inference latency per chunk (trial means): median {np.median(lat):.1f} ms, "

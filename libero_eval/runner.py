@@ -1,11 +1,12 @@
 """The rollout runner: trials (``Job``) on N simulator processes, chunks from a planner, results out.
 
 diffusion_policy's env-runner idea: the runner knows nothing about checkpoints, CSVs or the CLI.
-``run_jobs(jobs, planner, ...)`` keeps ``num_envs`` simulators (``libero_eval.sim_worker``) busy in
-lockstep: free slots start the next trial (resets sent to all, then collected, so they overlap),
-one batched ``planner.plan`` serves every active simulator, the first ``exec_horizon`` actions of
-each chunk execute in parallel, and a trial ends on success, on its step budget or on a simulator
-failure (the slot gets a fresh process; the failure is the trial's result, not the run's).
+``run_jobs(jobs, planner, ...)`` keeps ``num_envs`` simulators (``libero_eval.sim_worker``) busy:
+free slots start the next trial, ``planner.plan`` serves the simulators that wait for actions in one
+batch, the first ``exec_horizon`` actions of each chunk execute in the simulator processes, and a
+trial ends on success, on its step budget or on a simulator failure (the slot gets a fresh process;
+the failure is the trial's result, not the run's). Two schedules: ``independent`` (default; each slot
+on its own clock, see ``IndependentRunner``) and ``lockstep`` (every round waits for every slot).
 
 A planner has ``encoding`` / ``scale`` (how the simulator decodes the 128-d vectors) and
 ``begin(slot, active)``, ``plan(slots, actives) -> chunks``, ``after_exec(slot, prev_obs)``:
@@ -221,13 +222,20 @@ class LockstepRunner:
             except Exception as exc:
                 self.fail(slot, act.job, act, exc)
                 continue
-            act.obs, act.steps, act.done = r["obs"], int(r["steps"]), bool(r["done"])
-            act.eef.extend(list(r["eef"]))
-            act.dones.extend(r["dones"])
-            self.planner.after_exec(slot, r["prev_obs"])
-            out_of_actions = len(r["dones"]) == 0 and not act.done
-            if (act.done and act.job.stop_on_done) or act.steps >= act.job.max_steps or out_of_actions:
-                self.finish(slot, act)
+            self.absorb(slot, r)
+
+    def absorb(self, slot: int, r: dict) -> bool:
+        """Take an executed segment's reply into the slot's trial; True when the trial is over."""
+        act = self.active[slot]
+        act.obs, act.steps, act.done = r["obs"], int(r["steps"]), bool(r["done"])
+        act.eef.extend(list(r["eef"]))
+        act.dones.extend(r["dones"])
+        self.planner.after_exec(slot, r["prev_obs"])
+        out_of_actions = len(r["dones"]) == 0 and not act.done
+        if (act.done and act.job.stop_on_done) or act.steps >= act.job.max_steps or out_of_actions:
+            self.finish(slot, act)
+            return True
+        return False
 
     def run(self, progress: bool) -> None:
         if progress:
@@ -249,15 +257,108 @@ class LockstepRunner:
             self.phase["exec_s"] += time.perf_counter() - t_exec
 
 
+class IndependentRunner(LockstepRunner):
+    """Every slot on its own clock: a slot whose simulator is resetting or still stepping does not hold
+    the others back. Whatever observations have arrived are planned in one batch, then the loop waits
+    for the next replies (``multiprocessing.connection.wait`` over the pipes). Each trial's noise
+    comes from its own generator, so a trial's actions do not depend on which others share its batch."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.waiting: dict[int, tuple[str, float, Job]] = {}  # slot -> (request, sent at, job)
+        self.ready: list[int] = []
+
+    def fail(self, slot: int, job: Job, act: Optional[Active], exc: Exception) -> None:
+        self.waiting.pop(slot, None)
+        if slot in self.ready:
+            self.ready.remove(slot)
+        super().fail(slot, job, act, exc)
+
+    def start_next(self, slot: int) -> None:
+        job = self.pending.popleft()
+        try:
+            self.workers[slot].send("start", {
+                "suite": job.suite, "task_id": job.task_id, "init_state": job.init_state, "seed": job.seed,
+                "resolution": self.resolution, "settle_steps": job.settle_steps, "max_steps": job.max_steps,
+                "stop_on_done": job.stop_on_done, "trial": job.trial, "video_tmp": self.video_tmp(job)})
+            self.waiting[slot] = ("start", time.perf_counter(), job)
+        except Exception as exc:
+            self.fail(slot, job, None, exc)
+
+    def on_reply(self, slot: int) -> None:
+        kind, sent_at, job = self.waiting.pop(slot)
+        try:
+            reply = self.workers[slot].recv(self.step_timeout)
+        except Exception as exc:
+            self.fail(slot, job, self.active.get(slot), exc)
+            return
+        if kind == "start":
+            self.active[slot] = Active(job=job, t0=sent_at, obs=reply["obs"])
+            self.planner.begin(slot, self.active[slot])
+            self.ready.append(slot)
+        elif not self.absorb(slot, reply):
+            self.ready.append(slot)
+
+    def wait_for_replies(self) -> None:
+        """Block until at least one simulator answers (or the oldest request times out: hung)."""
+        from multiprocessing.connection import wait
+
+        conns = {self.workers[s].conn: s for s in self.waiting}
+        oldest = min(self.waiting, key=lambda s: self.waiting[s][1])
+        timeout = max(0.0, self.waiting[oldest][1] + self.step_timeout - time.perf_counter())
+        got = wait(list(conns), timeout)
+        if not got:
+            kind, _, job = self.waiting[oldest]
+            self.fail(oldest, job, self.active.get(oldest), SimulatorDied(
+                f"simulator process {oldest} did not answer within {self.step_timeout:.0f} s (hung)"))
+            return
+        for conn in got:
+            self.on_reply(conns[conn])
+
+    def plan_ready(self) -> None:
+        slots, self.ready = sorted(self.ready), []
+        t0 = time.perf_counter()
+        chunks = self.planner.plan(slots, [self.active[s] for s in slots])
+        self.phase["plan_s"] += time.perf_counter() - t0
+        for slot, chunk in zip(slots, chunks):
+            try:
+                self.workers[slot].send("exec", {"chunk": np.asarray(chunk[: self.exec_horizon], np.float32),
+                                                 "encoding": self.planner.encoding, "scale": self.planner.scale})
+                self.waiting[slot] = ("exec", time.perf_counter(), self.active[slot].job)
+            except Exception as exc:
+                self.fail(slot, self.active[slot].job, self.active[slot], exc)
+
+    def run(self, progress: bool) -> None:
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(self.pending), desc="trials", unit="trial", dynamic_ncols=True)
+        while self.pending or self.active or self.waiting:
+            for slot in range(self.n):
+                if slot not in self.active and slot not in self.waiting and self.pending:
+                    self.start_next(slot)
+            if not self.ready and self.waiting:
+                t0 = time.perf_counter()
+                self.wait_for_replies()
+                self.phase["wait_s"] = self.phase.get("wait_s", 0.0) + time.perf_counter() - t0
+            if self.ready:
+                self.plan_ready()
+
+
+RUNNERS = {"lockstep": LockstepRunner, "independent": IndependentRunner}
+
+
 def run_jobs(jobs: Sequence[Job], planner, num_envs: int, exec_horizon: int, video_mode: str, vdir: Path,
              on_result: OnResult, step_timeout: float = 600.0, progress: bool = True,
-             resolution: int = lenv.DEFAULT_RESOLUTION,
-             stats: Optional[dict] = None) -> None:
-    """Run `jobs` on `num_envs` simulator processes in lockstep; `on_result(job, active, video, error)`
-    is called as each trial ends (success, budget spent, or simulator error). `stats` (optional) gets
-    ``startup_s`` (starting the processes), ``loop_s`` (the rollouts, resets included) and its parts
-    ``reset_s`` (env creation + reset + settle), ``plan_s`` (policy), ``exec_s`` (stepping)."""
-    runner = LockstepRunner(jobs, planner, num_envs, exec_horizon, video_mode, vdir, on_result, step_timeout,
+             resolution: int = lenv.DEFAULT_RESOLUTION, stats: Optional[dict] = None,
+             slots: str = "independent") -> None:
+    """Run `jobs` on `num_envs` simulator processes; `on_result(job, active, video, error)` is called as
+    each trial ends (success, budget spent, or simulator error). ``slots``: ``independent`` (a slot that
+    resets or steps does not hold the others; batches whatever is ready) or ``lockstep`` (every round
+    waits for all slots). `stats` (optional) gets ``startup_s`` (starting the processes), ``loop_s``
+    (the rollouts, resets included) and its parts ``reset_s`` / ``plan_s`` / ``exec_s`` (lockstep) or
+    ``plan_s`` / ``wait_s`` (independent)."""
+    runner = RUNNERS[slots](jobs, planner, num_envs, exec_horizon, video_mode, vdir, on_result, step_timeout,
                             resolution)
     t_start = time.perf_counter()
     runner.start_workers()

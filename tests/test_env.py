@@ -1,4 +1,6 @@
 """libero_eval.env: suite/task lookup errors, protocol constants, one real env reset + step."""
+import os
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,16 @@ def test_upstream_libero_config_is_written_non_interactively(tmp_path, monkeypat
     (pkg / "libero" / "__init__.py").write_text("x = 1\n")
     monkeypatch.setenv("LIBERO_CONFIG_PATH", str(tmp_path / "cfg2"))
     assert lenv.ensure_libero_config() is None and not (tmp_path / "cfg2").exists()
+
+
+def test_an_empty_cuda_visible_devices_does_not_break_egl(monkeypatch):
+    """Schedulers hide GPUs with CUDA_VISIBLE_DEVICES="" (submitit's local executor does); robosuite's
+    EGL context would read int("") as its device id."""
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("MUJOCO_EGL_DEVICE_ID", raising=False)
+    lenv._configure_gl_env()
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    lenv._configure_gl_env()
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"

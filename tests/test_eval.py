@@ -384,3 +384,34 @@ def test_report_from_the_csv_alone(tmp_path, capsys):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     with pytest.raises(report.ReportError, match="no trials.csv"):
         report.main([str(tmp_path / "nothing")])
+
+
+def test_libero_pro_suites_are_selectable_and_unshipped_ones_refused():
+    from configs.suites import EVAL_SUITES, LIBERO_PRO_SUITES, base_suite, check_suite, perturbations_of
+
+    assert check_suite("libero_goal_lan", "--suites", EVAL_SUITES) == "libero_goal_lan"
+    assert base_suite("libero_10_swap") == "libero_10" and base_suite("libero_goal") == "libero_goal"
+    assert perturbations_of("libero_goal") == ["libero_goal_lan", "libero_goal_object", "libero_goal_swap",
+                                               "libero_goal_task", "libero_goal_with_mug",
+                                               "libero_goal_with_yellow_book", "libero_goal_with_milk"]
+    assert len(LIBERO_PRO_SUITES) == 25
+    with pytest.raises(ValueError, match="unknown LIBERO suite 'libero_goal_env'.*LIBERO-PRO: libero_spatial_lan"):
+        check_suite("libero_goal_env", "--suites", EVAL_SUITES)
+    with pytest.raises(ValueError, match="unknown LIBERO suite 'libero_goal_lan'; valid suites: libero_spatial"):
+        check_suite("libero_goal_lan", "dataset")  # training data: standard suites only
+    assert lenv.max_steps("libero_goal_swap") == lenv.max_steps("libero_goal") == 300
+    args = ev.build_parser().parse_args(["--suites", "libero_10", "--robustness"])
+    ev.expand_robustness(args)
+    assert args.suites == ["libero_10", "libero_10_lan", "libero_10_object", "libero_10_swap", "libero_10_task",
+                           "libero_10_with_mug"]
+
+
+def test_robustness_table_puts_each_perturbation_next_to_the_standard_suite():
+    from libero_eval.metrics import robustness_table
+
+    def mean(suite, rate):
+        return {"suite": suite, "task_id": "mean", "success_rate": rate, "ci95_low": "0.1", "ci95_high": "0.9"}
+    table = robustness_table([mean("libero_goal", "0.8000"), mean("libero_goal_lan", "0.5000"),
+                              mean("libero_goal_swap", "0.2000"), mean("all", "0.5")])
+    assert table == [{"suite": "libero_goal", "standard": "0.8000 [0.1, 0.9]", "lan": "0.5000 [0.1, 0.9]",
+                      "swap": "0.2000 [0.1, 0.9]"}]
