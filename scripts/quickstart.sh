@@ -13,10 +13,12 @@ PY=.venv/bin/python
 SUITE=libero_goal
 TASK_ID=${TASK_ID:-1}                 # put the bowl on the stove
 EPISODES=${EPISODES:-6}
-STEPS=${STEPS:-400}                   # fine-tuning steps (two legs of STEPS/2, the second resumed)
 RUN=${RUN:-demo}
 OUT=checkpoints/$RUN
 LANG_DIR=data/datasets/lang_embeddings_tiny
+export CONFIG=configs/demo.yaml       # the demo's recipe (tiny model, 400 steps, checkpoint at 200)
+STEPS=$($PY main_sft.py --config_path $CONFIG --print_config | $PY -c "import json,sys; print(json.load(sys.stdin)['train']['max_train_steps'])")
+HALF=$($PY main_sft.py --config_path $CONFIG --print_config | $PY -c "import json,sys; print(json.load(sys.stdin)['train']['checkpointing_period'])")
 start=$(date +%s)
 stage() { printf '\n\033[1m[%4ss] %s\033[0m\n' "$(( $(date +%s) - start ))" "$*"; }
 
@@ -29,23 +31,19 @@ $PY -m scripts.make_demo_dataset --suite $SUITE --tasks "$TASK_ID" --episodes "$
 $PY -m scripts.verify_dataset data/datasets/demo_libero/$SUITE
 
 stage "3/6 language embeddings (tiny T5, once per instruction)"
-$PY -m scripts.preprocess_language_embeddings --config configs/tiny.yaml --out $LANG_DIR
+$PY -m scripts.preprocess_language_embeddings --config $CONFIG --out $LANG_DIR
 
 stage "4/6 dataset statistics -> configs/dataset_stat.json"
-$PY -m scripts.compute_dataset_stats --config configs/tiny.yaml --out configs/dataset_stat.json
+$PY -m scripts.compute_dataset_stats --config $CONFIG --out configs/dataset_stat.json
 
-stage "5/6 fine-tune the tiny RDT: $((STEPS / 2)) steps, then resume from the checkpoint to $STEPS"
-export CONFIG=configs/tiny.yaml PRETRAINED="" OUTPUT_DIR=$OUT PRECOMP_LANG_EMBED=$LANG_DIR
-DEMO_RECIPE=(--train_batch_size 16 --checkpointing_period $((STEPS / 2)) --sample_period $((STEPS / 2))
-             --sample_batch_size 16 --lr_scheduler constant_with_warmup --lr_warmup_steps 20 --learning_rate 1e-3
-             --dataloader_num_workers 1 --image_aug --state_noise_snr 40)
-bash finetune_sft.sh "${DEMO_RECIPE[@]}" --max_train_steps $((STEPS / 2))
-RESUME_CHECKPOINT_SRC=latest bash finetune_sft.sh "${DEMO_RECIPE[@]}" --max_train_steps "$STEPS"
+stage "5/6 fine-tune the tiny RDT ($CONFIG): $HALF steps, then resume from that checkpoint to $STEPS"
+export PRETRAINED="" OUTPUT_DIR=$OUT PRECOMP_LANG_EMBED=$LANG_DIR
+bash finetune_sft.sh --max_train_steps "$HALF"
+RESUME_CHECKPOINT_SRC=latest bash finetune_sft.sh
 CKPT=$OUT/checkpoint-$STEPS
 
-stage "6/6 evaluate $CKPT in the simulator ($SUITE task $TASK_ID, 2 trials, re-plan every 16 actions)"
-TASK_ID=$TASK_ID NUM_TRAJ=2 DATASET_NAME=$SUITE CHECKPOINT=$CKPT EXEC_HORIZON=16 NUM_ENVS=2 RUN_NAME=$RUN \
-  VIDEO=all bash eval_with_video.sh
+stage "6/6 evaluate $CKPT in the simulator ($SUITE task $TASK_ID; the protocol of $CONFIG's eval section)"
+TASK_ID=$TASK_ID DATASET_NAME=$SUITE CHECKPOINT=$CKPT RUN_NAME=$RUN bash eval_with_video.sh
 
 stage "done in $(( $(date +%s) - start )) s"
 echo "checkpoint : $CKPT"
