@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
       "<checkpoint name>_<suites>_h<exec_horizon>_s<seeds>)")
     a("--out_root", default="outs", help="root of metrics/ and eval_videos/")
     a("--video", choices=VIDEO_MODES, default=None, help="which trials keep an mp4 (default failures)")
+    a("--wandb", nargs="?", const="rdt-libero-eval", default=None, metavar="PROJECT",
+      help="also log the success rates, the report figure and videos to W&B (offline without an API key)")
     a("--retry_errors", action="store_true", help="on resume, also rerun trials whose row has an error")
     a("--summarize_only", action="store_true", help="only rewrite summary.csv from trials.csv of --run_name")
     a("--resolve_only", action="store_true", help="print '<concrete checkpoint>\\t<run name>' for these flags and "
@@ -386,6 +388,10 @@ def evaluate(args) -> int:
     print_summary(summary)
     print_robustness(summary)
     print(f"trials: {mdir / 'trials.csv'}\nsummary: {mdir / 'summary.csv'}\nreport: {write_report(mdir)}")
+    if args.wandb:
+        from libero_eval.report import log_wandb
+
+        print(f"wandb: {log_wandb(mdir, args.wandb)}")
     return 0
 
 

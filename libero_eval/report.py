@@ -1,7 +1,7 @@
 """A report a person looks at, rebuilt from a run's ``trials.csv`` alone (so a crashed or partial run
 can be reported too): ``outs/metrics/<run>/report.md`` and ``report.png``.
 
-    python -m libero_eval.report RUN [--out_root outs]
+    python -m libero_eval.report RUN [--out_root outs] [--wandb [PROJECT]]
 
 The figure has three panels: per-task success with 95% Wilson intervals, the share of trials that
 had succeeded by each policy step (successful trials end on ``done``, so this is their length
@@ -144,16 +144,49 @@ def write_report(mdir: Path) -> Path:
     return path
 
 
+def log_wandb(mdir: Path, project: str, max_videos: int = 8) -> str:
+    """Log a run to Weights & Biases: the per-task and per-suite success rates with their intervals
+    (a table and ``success/<suite>/<task>`` values), the report figure and up to ``max_videos``
+    trial videos. Offline unless an API key is set (``WANDB_MODE`` overrides); returns the run folder."""
+    import os
+
+    import wandb
+
+    rows = latest_rows(read_rows(mdir / "trials.csv"))
+    summary = summarize(rows)
+    header = json.loads((mdir / "run.json").read_text()) if (mdir / "run.json").is_file() else {}
+    os.environ.setdefault("WANDB_MODE", "online" if os.environ.get("WANDB_API_KEY") else "offline")
+    run = wandb.init(project=project, name=mdir.name, dir=str(mdir), config=header.get("settings", {}),
+                     job_type="eval", reinit="finish_previous")
+    try:
+        cols = list(summary[0]) if summary else []
+        run.log({"summary": wandb.Table(columns=cols, data=[[str(r[c]) for c in cols] for r in summary]),
+                 **{f"success/{r['suite']}/{r['task_id']}": float(r["success_rate"]) for r in summary}})
+        if (mdir / "report.png").is_file():
+            run.log({"report": wandb.Image(str(mdir / "report.png"))})
+        videos = [r for r in rows if r.get("video") and Path(r["video"]).is_file()][:max_videos]
+        for r in videos:
+            run.log({f"video/{r['suite']}_task{r['task_id']}_s{r.get('eval_seed', '')}_trial{r['trial']}":
+                     wandb.Video(r["video"], format="mp4")})
+        return str(run.dir)
+    finally:
+        run.finish()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="run name (outs/metrics/<run>) or the run's metrics folder")
     ap.add_argument("--out_root", default="outs")
+    ap.add_argument("--wandb", nargs="?", const="rdt-libero-eval", default=None, metavar="PROJECT",
+                    help="also log the rates, the figure and videos to W&B (offline without an API key)")
     args = ap.parse_args(argv)
     mdir = Path(args.run) if Path(args.run).is_dir() else metrics_dir(args.out_root, args.run)
     if not (mdir / "trials.csv").is_file():
         raise ReportError(f"no trials.csv in {mdir}")
     path = write_report(mdir)
     print(f"report: {path}\nfigure: {mdir / 'report.png'}", file=sys.stdout)
+    if args.wandb:
+        print(f"wandb: {log_wandb(mdir, args.wandb)}")
     return 0
 
 

@@ -3,6 +3,7 @@ conditioning compared with the training dataset's for the same observation."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -415,3 +416,21 @@ def test_robustness_table_puts_each_perturbation_next_to_the_standard_suite():
                               mean("libero_goal_swap", "0.2000"), mean("all", "0.5")])
     assert table == [{"suite": "libero_goal", "standard": "0.8000 [0.1, 0.9]", "lan": "0.5000 [0.1, 0.9]",
                       "swap": "0.2000 [0.1, 0.9]"}]
+
+
+def test_report_logs_to_wandb_offline(tmp_path, monkeypatch):
+    from libero_eval import report
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    mdir = ev.metrics_dir(tmp_path, "wb")
+    for trial, ok in enumerate([1, 0, 1]):
+        ev.append_row(mdir / "trials.csv", {**_row(0, trial, ok), "eval_seed": 0, "max_steps": 300})
+    assert report.main([str(mdir), "--wandb", "rdt-test"]) == 0
+    runs = list((mdir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    (table,) = (runs[0] / "files" / "media" / "table").glob("summary_*.table.json")
+    data = json.loads(table.read_text())
+    rate = data["columns"].index("success_rate")
+    assert [r[rate] for r in data["data"]] == ["0.6667", "0.6667"]  # the task and its suite mean
+    assert list((runs[0] / "files" / "media" / "images").glob("report_*.png"))
