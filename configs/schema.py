@@ -164,8 +164,10 @@ class TrainConfig:
         for key in ("train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "checkpointing_period",
                     "sample_batch_size", "num_sample_batches", "lora_rank", "log_period"):
             _at_least(f"train.{key}", getattr(self, key), 1)
-        for key in ("effective_batch_size", "max_train_steps", "checkpoints_total_limit"):
+        for key in ("effective_batch_size", "checkpoints_total_limit"):
             _at_least(f"train.{key}", getattr(self, key), 1, optional=True)
+        # 0 steps saves the initialised model: the untrained baseline of the learning bench
+        _at_least("train.max_train_steps", self.max_train_steps, 0, optional=True)
         for key in ("lr_warmup_steps", "dataloader_num_workers", "adam_weight_decay", "adam_epsilon", "max_grad_norm"):
             _at_least(f"train.{key}", getattr(self, key), 0)
         _at_least("train.learning_rate", self.learning_rate, 1e-12)

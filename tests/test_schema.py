@@ -100,3 +100,10 @@ def test_eval_flags_default_to_the_config():
     defaults = {a.dest: a.default for a in ev.build_parser()._actions}
     assert set(ev.EVAL_FLAGS) <= set(defaults)
     assert {k: defaults[k] for k in ev.EVAL_FLAGS if defaults[k] is not None} == {}
+
+
+def test_zero_training_steps_is_a_valid_run():
+    """max_train_steps 0 saves the initialised model (the learning bench's untrained baseline)."""
+    assert load_typed("configs/learn.yaml", ["train.max_train_steps=0"]).train.max_train_steps == 0
+    with pytest.raises(ConfigError, match="train.max_train_steps is -1"):
+        load_typed("configs/learn.yaml", ["train.max_train_steps=-1"])
