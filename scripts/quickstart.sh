@@ -48,5 +48,5 @@ TASK_ID=$TASK_ID DATASET_NAME=$SUITE CHECKPOINT=$CKPT RUN_NAME=$RUN bash eval_wi
 stage "done in $(( $(date +%s) - start )) s"
 echo "checkpoint : $CKPT"
 echo "training   : $OUT/metrics.jsonl, $OUT/training.log, outs/videos/$RUN/ (sampled vs ground-truth chunks)"
-echo "evaluation : outs/metrics/$RUN/trials.csv, outs/metrics/$RUN/summary.csv"
+echo "evaluation : outs/metrics/$RUN/trials.csv, summary.csv, report.md, report.png"
 echo "videos     : $(ls outs/eval_videos/$RUN/*.mp4 2>/dev/null | tr '\n' ' ')"
