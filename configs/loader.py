@@ -90,7 +90,9 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, An
     return load_typed(path, overrides).to_dict()
 
 
-def fill_from_base(partial: dict, source: str = "config") -> Config:
+def fill_from_base(partial: dict, source: str = "config", base: dict | None = None) -> Config:
     """A config recorded by an older version (a checkpoint's train_config.json) with the keys it
-    lacks taken from base.yaml, where every default lives; keys it has are kept as they are."""
-    return Config.from_dict(_deep_merge(_read_yaml(BASE_PRESET), partial), source=source)
+    lacks taken from base.yaml (``base``: its dict, when the caller has read it already), where every
+    default lives; keys it has are kept as they are."""
+    base = _read_yaml(BASE_PRESET) if base is None else base
+    return Config.from_dict(_deep_merge(base, partial), source=source)

@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_CONFIG = "train_config.json"
-CAMERA_OBS_KEYS = IMAGE_KEYS  # the LIBERO cameras' observation keys, in RDT slot order
 NUM_SLOTS_PER_FRAME = len(CAMERA_SLOTS)  # cam_high, right_wrist, left_wrist (absent on LIBERO)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -275,7 +274,7 @@ class RDTPolicy:
     def observe(self, slot: int, obs: Mapping[str, np.ndarray]) -> None:
         """Push one observation's camera images (in the training data's ``image_view``: by default
         flipped to the true camera view) into `slot`'s history."""
-        frame = tuple(libero_image_to_view(np.asarray(obs[k], np.uint8), self.image_view) for k in CAMERA_OBS_KEYS)
+        frame = tuple(libero_image_to_view(np.asarray(obs[k], np.uint8), self.image_view) for k in IMAGE_KEYS)
         self._frames.setdefault(slot, deque(maxlen=self.history)).append(frame)
 
     # -------------------------------------------------------------- language
@@ -328,7 +327,7 @@ class RDTPolicy:
             self.observe(slot, obs)
             frames = list(self._frames[slot])  # episode start: fewer than `history` frames
             idx, valid = history_indices(len(frames) - 1, self.history)
-            per_camera = [np.stack([frames[i][c] for i in idx]) for c in range(len(CAMERA_OBS_KEYS))]
+            per_camera = [np.stack([frames[i][c] for i in idx]) for c in range(len(IMAGE_KEYS))]
             img, msk = camera_slot_images(per_camera, valid)  # cam_high, right_wrist; left_wrist: none
             images.append(img)
             masks.append(msk)
@@ -375,7 +374,7 @@ class RDTPolicy:
     def warmup(self, instruction: str, resolution: int = 128) -> None:
         """One throw-away forward on blank observations (allocations, kernels, the SigLIP background
         embedding, the instruction's embedding), then the latency record is cleared."""
-        blank = {k: np.zeros((resolution, resolution, 3), np.uint8) for k in CAMERA_OBS_KEYS}
+        blank = {k: np.zeros((resolution, resolution, 3), np.uint8) for k in IMAGE_KEYS}
         blank.update(robot0_eef_pos=np.zeros(3), robot0_eef_quat=np.array([0.0, 0.0, 0.0, 1.0]),
                      robot0_gripper_qpos=np.zeros(2), robot0_joint_pos=np.zeros(7))
         frames, gens = self._frames, self._generators

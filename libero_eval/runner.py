@@ -138,6 +138,23 @@ class LockstepRunner:
             if w is not None:
                 w.close()
 
+    # ---------------------------------------------------------------- requests
+    def send_start(self, slot: int, job: Job) -> None:
+        self.workers[slot].send("start", {
+            "suite": job.suite, "task_id": job.task_id, "init_state": job.init_state, "seed": job.seed,
+            "resolution": self.resolution, "settle_steps": job.settle_steps, "max_steps": job.max_steps,
+            "stop_on_done": job.stop_on_done, "trial": job.trial, "video_tmp": self.video_tmp(job)})
+
+    def send_exec(self, slot: int, chunk: np.ndarray) -> None:
+        self.workers[slot].send("exec", {"chunk": np.asarray(chunk[: self.exec_horizon], np.float32),
+                                         "encoding": self.planner.encoding, "scale": self.planner.scale})
+
+    def open_bar(self, progress: bool) -> None:
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(self.pending), desc="trials", unit="trial", dynamic_ncols=True)
+
     # ---------------------------------------------------------------- trial ends
     def video_tmp(self, job: Job) -> Optional[str]:
         return None if self.video_mode == "none" else str(self.vdir / f"{job.video_stem}.partial.mp4")
@@ -188,11 +205,7 @@ class LockstepRunner:
             if slot not in self.active and self.pending:
                 job = self.pending.popleft()
                 try:
-                    self.workers[slot].send("start", {
-                        "suite": job.suite, "task_id": job.task_id, "init_state": job.init_state,
-                        "seed": job.seed, "resolution": self.resolution, "settle_steps": job.settle_steps,
-                        "max_steps": job.max_steps, "stop_on_done": job.stop_on_done, "trial": job.trial,
-                        "video_tmp": self.video_tmp(job)})
+                    self.send_start(slot, job)
                     starting[slot] = (job, time.perf_counter())
                 except Exception as exc:
                     self.fail(slot, job, None, exc)
@@ -210,8 +223,7 @@ class LockstepRunner:
         sent = []
         for slot, chunk in zip(slots, chunks):
             try:
-                self.workers[slot].send("exec", {"chunk": np.asarray(chunk[: self.exec_horizon], np.float32),
-                                                 "encoding": self.planner.encoding, "scale": self.planner.scale})
+                self.send_exec(slot, chunk)
                 sent.append(slot)
             except Exception as exc:
                 self.fail(slot, self.active[slot].job, self.active[slot], exc)
@@ -238,10 +250,7 @@ class LockstepRunner:
         return False
 
     def run(self, progress: bool) -> None:
-        if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=len(self.pending), desc="trials", unit="trial", dynamic_ncols=True)
+        self.open_bar(progress)
         while self.pending or self.active:
             t_reset = time.perf_counter()
             self.fill_free_slots()
@@ -267,6 +276,7 @@ class IndependentRunner(LockstepRunner):
         super().__init__(*a, **k)
         self.waiting: dict[int, tuple[str, float, Job]] = {}  # slot -> (request, sent at, job)
         self.ready: list[int] = []
+        self.phase = {"plan_s": 0.0, "wait_s": 0.0}
 
     def fail(self, slot: int, job: Job, act: Optional[Active], exc: Exception) -> None:
         self.waiting.pop(slot, None)
@@ -277,10 +287,7 @@ class IndependentRunner(LockstepRunner):
     def start_next(self, slot: int) -> None:
         job = self.pending.popleft()
         try:
-            self.workers[slot].send("start", {
-                "suite": job.suite, "task_id": job.task_id, "init_state": job.init_state, "seed": job.seed,
-                "resolution": self.resolution, "settle_steps": job.settle_steps, "max_steps": job.max_steps,
-                "stop_on_done": job.stop_on_done, "trial": job.trial, "video_tmp": self.video_tmp(job)})
+            self.send_start(slot, job)
             self.waiting[slot] = ("start", time.perf_counter(), job)
         except Exception as exc:
             self.fail(slot, job, None, exc)
@@ -322,17 +329,13 @@ class IndependentRunner(LockstepRunner):
         self.phase["plan_s"] += time.perf_counter() - t0
         for slot, chunk in zip(slots, chunks):
             try:
-                self.workers[slot].send("exec", {"chunk": np.asarray(chunk[: self.exec_horizon], np.float32),
-                                                 "encoding": self.planner.encoding, "scale": self.planner.scale})
+                self.send_exec(slot, chunk)
                 self.waiting[slot] = ("exec", time.perf_counter(), self.active[slot].job)
             except Exception as exc:
                 self.fail(slot, self.active[slot].job, self.active[slot], exc)
 
     def run(self, progress: bool) -> None:
-        if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=len(self.pending), desc="trials", unit="trial", dynamic_ncols=True)
+        self.open_bar(progress)
         while self.pending or self.active or self.waiting:
             for slot in range(self.n):
                 if slot not in self.active and slot not in self.waiting and self.pending:
@@ -340,7 +343,7 @@ class IndependentRunner(LockstepRunner):
             if not self.ready and self.waiting:
                 t0 = time.perf_counter()
                 self.wait_for_replies()
-                self.phase["wait_s"] = self.phase.get("wait_s", 0.0) + time.perf_counter() - t0
+                self.phase["wait_s"] += time.perf_counter() - t0
             if self.ready:
                 self.plan_ready()
 

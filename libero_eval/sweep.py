@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 
 from configs.errors import UserError, exit_cli
 from libero_eval.metrics import TRIAL_FIELDS, metrics_dir, print_summary, read_rows, write_csv_atomic, write_summary
+from utils.atomic import atomic_write_text
 
 
 class SweepError(UserError, ValueError):
@@ -114,7 +115,7 @@ def merge(out_root: str, run: str) -> tuple[Path, int]:
         raise SweepError(f"the jobs in {mdir / 'jobs'} were evaluated with different settings: remove the stale "
                          f"job folders or use another --run_name")
     if settings:
-        (mdir / "run.json").write_text((job_dirs[0] / "run.json").read_text())
+        atomic_write_text(mdir / "run.json", (job_dirs[0] / "run.json").read_text())
     return mdir, len(job_dirs)
 
 

@@ -46,7 +46,7 @@ def checkpoint_config(raw: dict, source: str, overrides: Sequence[str] = ()) -> 
     dropped = _drop_unknown(raw, base)
     if dropped:
         log.info("%s: ignoring config keys this version does not have: %s", source, ", ".join(dropped))
-    full = fill_from_base(raw, source).to_dict()
+    full = fill_from_base(raw, source, base=base).to_dict()
     for assignment in overrides:
         apply_override(full, assignment)
     return Config.from_dict(full, source)
