@@ -28,7 +28,7 @@ class ConfigError(UserError, ValueError):
 
 
 # --------------------------------------------------------------------------- allowed values
-ENCODINGS = ("abs_goal", "delta")                        # dataset.action_encoding (data/libero_mapping.py)
+ENCODINGS = ("abs_goal", "delta")                        # dataset.action_encoding (policy/libero_mapping.py)
 IMAGE_VIEWS = ("camera", "rotated_180")                  # dataset.image_view
 INSTRUCTION_SOURCES = ("problem_info", "benchmark", "filename")
 INSTRUCTION_ALIASES = {"file": "problem_info"}           # a documented spelling of problem_info

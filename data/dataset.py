@@ -37,9 +37,9 @@ from configs.loader import fill_from_base
 from configs.schema import Config
 from data import libero_hdf5 as lh
 from data import lerobot_dataset as lr
-from data.lang_embeddings import LangEmbeddingStore
+from policy.lang_embeddings import LangEmbeddingStore
 from data.libero_hdf5 import LiberoDataError
-from data.libero_mapping import (
+from policy.libero_mapping import (
     OscScale,
     Pose,
     action_mask,
@@ -71,7 +71,7 @@ class DataConfig:
         action_chunk_size: future actions per sample (``common.action_chunk_size``, RDT: 64).
         num_cameras: camera slots per frame (``common.num_cameras``; must be 3 for RDT).
         state_dim: unified vector width (``common.state_dim``; must be 128).
-        action_encoding: ``abs_goal`` or ``delta`` (``data/libero_mapping.py``).
+        action_encoding: ``abs_goal`` or ``delta`` (``policy/libero_mapping.py``).
         use_joint_state: also put the 7 joint positions in state slots 0-6.
         control_freq: Hz given to the model (LIBERO controls at 20).
         filter_noops: drop steps whose action is a no-op (OpenVLA criterion) as chunk *starts*;
@@ -81,7 +81,7 @@ class DataConfig:
             (``libero_hdf5.read_instruction``).
         val_fraction: share of each file's demos held out by ``split="val"`` (at least one).
         image_view: ``camera`` (the true camera view) or ``rotated_180`` (OpenVLA / openpi /
-            LeRobot's frames: upright but mirrored); ``data.libero_mapping.IMAGE_VIEWS``. Applied to
+            LeRobot's frames: upright but mirrored); ``policy.libero_mapping.IMAGE_VIEWS``. Applied to
             every source (HDF5, LeRobot) and, from the checkpoint's config, in evaluation.
         datasets_config: the suites table used when ``LiberoDataset`` gets no ``datasets``.
     """

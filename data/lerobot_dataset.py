@@ -33,9 +33,9 @@ Layouts, as lerobot's own code reads and writes them (``lerobot/datasets/utils.p
 ``LiberoDataset`` (``data/dataset.py``) uses this module for suites whose entry in
 ``configs/finetune_datasets.json`` has ``"format": "lerobot"``; every episode becomes a demo of the
 ``no_noops`` layout, grouped per task (one task = one "file" of the index, so the per-file val split
-holds out each task's last episodes), and samples go through the same ``data.libero_mapping``
+holds out each task's last episodes), and samples go through the same ``policy.libero_mapping``
 code as the HDF5 files. How the frames are oriented for the model is ``dataset.image_view``
-(``data.libero_mapping.lerobot_image_to_view``).
+(``policy.libero_mapping.lerobot_image_to_view``).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from data.libero_hdf5 import DemoLowDim, LiberoDataError
-from data.libero_mapping import OscScale, noop_mask
+from policy.libero_mapping import OscScale, noop_mask
 
 log = logging.getLogger(__name__)
 

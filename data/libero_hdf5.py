@@ -30,7 +30,7 @@ import numpy as np
 from configs.errors import UserError
 from configs.schema import INSTRUCTION_ALIASES, INSTRUCTION_SOURCES  # noqa: F401 (re-exported)
 from configs.suites import LIBERO_SUITES
-from data.libero_mapping import OscScale
+from policy.libero_mapping import OscScale
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from data.dataset import LiberoDataset
-from data.libero_mapping import action_mask, state_mask
+from policy.libero_mapping import action_mask, state_mask
 from utils.atomic import atomic_write_text
 
 STAT_KEYS = ("mean", "std", "min", "max")

@@ -232,7 +232,7 @@ def default_run_name(checkpoint: str, suites: Sequence[str], settings: dict, see
 
 def open_checkpoint(args):
     """The resolved checkpoint (weights + typed config) of ``--checkpoint``, or a one-line error."""
-    from libero_eval.policy import PolicyError, resolve_checkpoint
+    from policy.checkpoints import PolicyError, resolve_checkpoint
 
     if not args.checkpoint:
         raise EvalInputError("--checkpoint is required (or --policy replay --demo_file F, or --summarize_only)")
@@ -327,14 +327,15 @@ def rollout_policy(args, ck, ecfg: EvalConfig, settings: dict, jobs: list[Job], 
     """Load the policy once and run every job through the runner."""
     import torch
 
-    from libero_eval.policy import PolicyError, RDTPolicy
     from models.loading import CheckpointError
+    from policy.checkpoints import PolicyError
+    from policy.rdt_policy import RDTPolicy
 
     threads_before = torch.get_num_threads()
     torch.set_num_threads(policy_threads(device, ecfg.num_envs, args.torch_threads))
     try:
         try:
-            policy = RDTPolicy.from_checkpoint(ck.weights, device, vision_encoder=args.vision_encoder,
+            policy = RDTPolicy.from_pretrained(ck.weights, device, vision_encoder=args.vision_encoder,
                                                text_encoder=args.text_encoder, lang_embed_dir=args.lang_embed_dir,
                                                dtype=settings["dtype"],
                                                num_inference_steps=settings["num_inference_steps"], resolved=ck)

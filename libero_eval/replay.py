@@ -15,7 +15,7 @@ import numpy as np
 
 from configs.suites import check_suite
 from data import libero_hdf5 as lh5
-from data.libero_mapping import Pose, encode_actions, pose_from_env_obs
+from policy.libero_mapping import Pose, encode_actions, pose_from_env_obs
 from libero_eval import env as lenv
 
 

@@ -78,7 +78,7 @@ class ModelPlanner:
         self.policy.observe(slot, prev_obs)  # the t-1 frame of the next plan
 
     def plan(self, slots: Sequence[int], acts: Sequence[Active]) -> list[np.ndarray]:
-        chunks = self.policy.predict_chunk([a.obs for a in acts], [a.job.instruction for a in acts], slots)
+        chunks = self.policy.predict_action([a.obs for a in acts], [a.job.instruction for a in acts], slots)
         for a in acts:
             a.infer_ms.append(self.policy.last_infer_ms)
         return list(chunks)

@@ -5,7 +5,7 @@ The evaluation keeps N of these stepping in lockstep: it sends every worker the 
 its action chunk (``exec_horizon`` 128-d vectors), then collects the replies, so the simulators run
 in parallel while the policy runs one batched forward for all of them. A worker executes a segment
 on its own: at every step it decodes the 128-d vector against the LIVE end-effector pose
-(`data.libero_mapping.decode_actions`, the one mapping), steps the env and stops early on success
+(`policy.libero_mapping.decode_actions`, the one mapping), steps the env and stops early on success
 or when the episode budget is spent. Video frames are written inside the worker (nothing large
 crosses the pipe).
 
@@ -31,23 +31,19 @@ from typing import Any
 
 import numpy as np
 
-# Keys the policy needs from an observation (images for the history, proprio for state / decoding).
-STATE_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "robot0_joint_pos")
-# The two LIBERO cameras' observation keys, in RDT slot order (cam_high, right_wrist).
-IMAGE_KEYS = ("agentview_image", "robot0_eye_in_hand_image")
+from policy.libero_mapping import ENV_IMAGE_KEYS, ENV_STATE_KEYS, flip_to_camera_view
+
 VIDEO_FPS = 20
 
 
 def slim_obs(obs: dict, images: bool = True, state: bool = True) -> dict:
-    keys = (IMAGE_KEYS if images else ()) + (STATE_KEYS if state else ())
+    keys = (ENV_IMAGE_KEYS if images else ()) + (ENV_STATE_KEYS if state else ())
     return {k: np.asarray(obs[k]) for k in keys if k in obs}
 
 
 def video_frame(obs: dict) -> np.ndarray:
     """agentview | eye-in-hand side by side, in the true camera view (rows flipped)."""
-    from data.libero_mapping import flip_to_camera_view
-
-    return np.concatenate([flip_to_camera_view(np.asarray(obs[k], np.uint8)) for k in IMAGE_KEYS], axis=1)
+    return np.concatenate([flip_to_camera_view(np.asarray(obs[k], np.uint8)) for k in ENV_IMAGE_KEYS], axis=1)
 
 
 def _maybe_fault(trial: int) -> None:
@@ -136,7 +132,7 @@ class _Sim:
         return {"obs": slim_obs(obs), "n_state": len(lenv.sim_state(env))}
 
     def execute(self, req: dict) -> dict:
-        from data.libero_mapping import OscScale, decode_actions, pose_from_env_obs
+        from policy.libero_mapping import OscScale, decode_actions, pose_from_env_obs
 
         if self.env is None or self.obs is None:
             raise RuntimeError("exec before start")

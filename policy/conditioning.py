@@ -17,20 +17,6 @@ from configs.schema import DatasetConfig
 from policy.augment import augment_images
 
 
-def pad_embeddings(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """List of (L_i, D) -> zero-padded (B, L, D) and its (B, L) bool mask."""
-    for e in embeds:
-        if e.ndim != 2:
-            raise ValueError(f"language embeddings must be (L, D), got shape {tuple(e.shape)}")
-    length = max(e.shape[0] for e in embeds)
-    out = embeds[0].new_zeros(len(embeds), length, embeds[0].shape[1])
-    mask = torch.zeros(len(embeds), length, dtype=torch.bool)
-    for i, e in enumerate(embeds):
-        out[i, : e.shape[0]] = e
-        mask[i, : e.shape[0]] = True
-    return out, mask
-
-
 @dataclass
 class ConditioningOptions:
     """Training-time condition dropout, state noise and augmentation (``dataset`` keys of the typed

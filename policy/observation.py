@@ -4,7 +4,7 @@ RDT takes ``img_history_size`` frames x ``CAMERA_SLOTS`` (cam_high, right_wrist,
 history-major: ``[t-1: slots..., t: slots...]``. A slot without a camera (left_wrist on LIBERO) and a
 history frame from before the episode start are masked out; before the start the first frame is
 repeated, so the masked image is still a plausible one. ``data.dataset`` (frames read from a file)
-and ``libero_eval.policy`` (frames kept from the simulator) both call these two functions.
+and ``policy.rdt_policy`` (frames kept from the simulator) both call these two functions.
 """
 from __future__ import annotations
 

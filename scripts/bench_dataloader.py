@@ -25,7 +25,7 @@ from configs.errors import exit_cli
 from data import libero_hdf5 as lh
 from configs.schema import CAMERA_SLOTS
 from data.dataset import LiberoDataset
-from data.libero_mapping import Pose, action_mask, encode_actions, encode_state, flip_to_camera_view
+from policy.libero_mapping import Pose, action_mask, encode_actions, encode_state, flip_to_camera_view
 from scripts.compute_dataset_stats import load_yaml_config
 
 log = logging.getLogger("bench_dataloader")

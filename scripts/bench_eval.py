@@ -75,12 +75,12 @@ def run_once(ckpt: Path, out_root: Path, num_envs: int, slots: str, args) -> tup
 
     from libero_eval import env as lenv
     from libero_eval import runner as ev
-    from libero_eval.policy import RDTPolicy
+    from policy.rdt_policy import RDTPolicy
 
     import torch
 
     torch.set_num_threads(ev.policy_threads("cpu", num_envs))
-    policy = RDTPolicy.from_checkpoint(ckpt, "cpu")
+    policy = RDTPolicy.from_pretrained(ckpt, "cpu")
     suite = lenv.get_suite(args.suite)
     init_states = lenv.get_task_init_states(suite, args.task)
     instruction = lenv.task_instruction(suite, args.task, policy.instruction_source)

@@ -6,7 +6,7 @@ between the live end-effector position and the recorded path (``obs/ee_pos`` aft
 
 (a) open loop: replay the recorded 7-d actions;
 (b) closed loop: encode the recorded actions as ``abs_goal`` targets (the absolute OSC goal pose,
-    computed from the pose recorded before each action, `data.libero_mapping.encode_actions`), then
+    computed from the pose recorded before each action, `policy.libero_mapping.encode_actions`), then
     at every step decode the target against the LIVE pose (`decode_actions`, as evaluation does)
     and execute that.
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from configs.errors import exit_cli
 from data import libero_hdf5 as lh5
-from data.libero_mapping import decode_actions, encode_actions, pose_from_env_obs
+from policy.libero_mapping import decode_actions, encode_actions, pose_from_env_obs
 from libero_eval import env as lenv
 from libero_eval.replay import max_dev_mm, pre_action_poses, recorded_after, task_of_file
 

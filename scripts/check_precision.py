@@ -3,7 +3,7 @@
 Every step of the given LIBERO files (by default the LIBERO-made fixture file and a demo freshly
 rolled out in the simulator) is encoded as the dataset encodes it, then sent through
 
-* the training-target path: ``train.batch.action_targets``, exactly what ``main_sft.py`` feeds the
+* the training-target path: ``policy.batch.action_targets``, exactly what ``main_sft.py`` feeds the
   loss under ``--mixed_precision bf16``;
 * the sampler output path: ``RDTRunner.conditional_sample`` of a bf16 runner (weights, conditions
   and network input in bf16) whose network is replaced by an oracle that returns the true chunk in
@@ -35,9 +35,9 @@ import torch
 from configs.errors import exit_cli
 from configs.loader import load_config
 from data import libero_hdf5 as lh
-from data.libero_mapping import ENCODINGS, Pose, decode_actions, encode_actions
+from policy.libero_mapping import ENCODINGS, Pose, decode_actions, encode_actions
 from models.loading import build_runner
-from train.batch import action_targets
+from policy.batch import action_targets
 
 log = logging.getLogger("check_precision")
 

@@ -77,7 +77,7 @@ class Check:
 # ------------------------------------------------------------------------------------------- setup
 def build_assets(work: Path, cfg: dict, dry: bool, vision_encoder: str | None) -> dict:
     """Encoders, language embeddings, a datasets table over the fixture file, its statistics."""
-    from data.lang_embeddings import write_lang_embedding_store
+    from policy.lang_embeddings import write_lang_embedding_store
     from scripts.compute_dataset_stats import main as compute_stats
     from scripts.make_tiny_encoders import main as make_tiny
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from configs.errors import exit_cli
 from configs.suites import LIBERO_SUITES, check_suite
-from data.libero_mapping import noop_mask
+from policy.libero_mapping import noop_mask
 from libero_eval import env as lenv
 from utils.atomic import atomic_path
 

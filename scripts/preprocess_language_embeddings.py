@@ -1,5 +1,5 @@
 """Encode every distinct instruction of the fine-tuning suites once with T5 (plus "" for language
-dropout) and store one (L, D) tensor per instruction with a manifest (data/lang_embeddings.py).
+dropout) and store one (L, D) tensor per instruction with a manifest (policy/lang_embeddings.py).
 
     python -m scripts.preprocess_language_embeddings --config configs/base.yaml \
         --out data/datasets/lang_embeddings [--device cuda --dtype bfloat16 --offload_dir /tmp/t5off]
@@ -18,7 +18,7 @@ from configs.loader import load_config
 from data import libero_hdf5 as lh
 from data import lerobot_dataset as lr
 from data.dataset import load_suite_specs
-from data.lang_embeddings import normalize_instruction, write_lang_embedding_store
+from policy.lang_embeddings import normalize_instruction, write_lang_embedding_store
 
 log = logging.getLogger("preprocess_language_embeddings")
 

@@ -10,9 +10,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from data.dataset import DataConfig, LiberoDataset, load_suite_specs
-from data.lang_embeddings import LangEmbeddingError, LangEmbeddingStore, write_lang_embedding_store
+from policy.lang_embeddings import LangEmbeddingError, LangEmbeddingStore, write_lang_embedding_store
 from data.libero_hdf5 import LiberoDataError
-from data.libero_mapping import OscScale, Pose, decode_actions, encode_state
+from policy.libero_mapping import OscScale, Pose, decode_actions, encode_state
 from train.sampler import EpochSampler
 
 LENGTHS = {"demo_0": 70, "demo_1": 72, "demo_2": 71}
@@ -193,7 +193,7 @@ def test_delta_encoding_and_joint_state(tmp_path, libero_fixture_file, fixture_a
 def test_cached_encoded_actions_equal_encoding_each_sample(tmp_path, libero_fixture_file, fixture_arrays, encoding):
     """Samples slice each demo's actions encoded once; the result is exactly what encoding the
     sample's own 64 actions against their preceding poses gives (the pre-cache code path)."""
-    from data.libero_mapping import encode_actions, hold_action
+    from policy.libero_mapping import encode_actions, hold_action
 
     folder = make_suite(tmp_path, libero_fixture_file)
     ds = LiberoDataset({"common": CFG["common"], "dataset": {"action_encoding": encoding}}, suites_cfg(g=(folder, {})))
@@ -447,7 +447,7 @@ def test_bad_suite_table(tmp_path):
 def test_chunks_past_the_end_are_padded_with_stay(libero_fixture_file, encoding):
     """abs_goal pads with the last goal ("be there"); delta with zero motion and the last gripper
     target -- repeating the last delta would tell the robot to keep moving."""
-    from data.libero_mapping import matrix_to_rot6d
+    from policy.libero_mapping import matrix_to_rot6d
 
     cfg = {**CFG, "dataset": {**CFG["dataset"], "action_encoding": encoding}}
     ds = LiberoDataset(cfg, suites_cfg(g=(libero_fixture_file.parent, {})))

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from data.libero_mapping import NOOP_EPS
+from policy.libero_mapping import NOOP_EPS
 from libero_eval import env as lenv
 from scripts import make_demo_dataset as mdd
 

@@ -26,9 +26,9 @@ def tiny_ckpt(tiny_encoders_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def policy(tiny_ckpt):
-    from libero_eval.policy import RDTPolicy
+    from policy.rdt_policy import RDTPolicy
 
-    return RDTPolicy.from_checkpoint(tiny_ckpt, "cpu")
+    return RDTPolicy.from_pretrained(tiny_ckpt, "cpu")
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def test_summarize_only(tmp_path, capsys):
 def test_run_dir_picks_newest_complete_checkpoint(tiny_ckpt, tmp_path):
     import shutil
 
-    from libero_eval.policy import resolve_checkpoint
+    from policy.checkpoints import resolve_checkpoint
 
     run = tmp_path / "run"
     for step in (2, 10):
@@ -224,7 +224,7 @@ def test_run_dir_picks_newest_complete_checkpoint(tiny_ckpt, tmp_path):
 
 
 def test_bare_weights_file_needs_config(tiny_ckpt, tmp_path):
-    from libero_eval.policy import PolicyError, resolve_checkpoint
+    from policy.checkpoints import PolicyError, resolve_checkpoint
 
     f = tmp_path / "mp_rank_00_model_states.pt"
     f.write_bytes(b"")
@@ -251,7 +251,7 @@ def test_policy_conditioning_equals_dataset(policy, libero_fixture_file, tmp_pat
     import h5py
 
     from data.dataset import LiberoDataset
-    from train.batch import collate
+    from policy.batch import collate
 
     ds = LiberoDataset(policy.cfg, {"libero_goal": {"path": str(libero_fixture_file.parent), "layout": "raw"}},
                        cache_dir=tmp_path)
@@ -292,7 +292,7 @@ def _fake_obs(rng, res=32):
     }
 
 
-def test_predict_chunk_batched_equals_single_and_language_once(policy):
+def test_predict_action_batched_equals_single_and_language_once(policy):
     rng = np.random.default_rng(0)
     obs = [_fake_obs(rng), _fake_obs(rng)]
     calls = []
@@ -304,10 +304,10 @@ def test_predict_chunk_batched_equals_single_and_language_once(policy):
         policy.reset(2)
         for s in (0, 1):
             policy.start_episode(s, seed=100 + s)
-        both = policy.predict_chunk(obs, "put the bowl on the stove", slots=[0, 1])
+        both = policy.predict_action(obs, "put the bowl on the stove", slots=[0, 1])
         policy.reset(2)
         policy.start_episode(1, seed=101)
-        single = policy.predict_chunk([obs[1]], "put the bowl on the stove", slots=[1])
+        single = policy.predict_action([obs[1]], "put the bowl on the stove", slots=[1])
     finally:
         text.encode = orig
     assert both.shape == (2, 64, 128) and np.all(np.isfinite(both))
@@ -324,7 +324,7 @@ def test_training_resolution_comes_from_the_checkpoint(tiny_ckpt, tmp_path):
     import json
     import shutil
 
-    from libero_eval.policy import resolve_checkpoint
+    from policy.checkpoints import resolve_checkpoint
 
     ck = tmp_path / "ck"
     shutil.copytree(tiny_ckpt, ck)

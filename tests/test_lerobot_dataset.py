@@ -408,10 +408,10 @@ def test_evaluation_follows_the_training_image_view(lerobot_train_run, lerobot_r
     import torch
     from robosuite.utils.transform_utils import axisangle2quat
 
-    from libero_eval.policy import RDTPolicy
-    from train.batch import collate
+    from policy.rdt_policy import RDTPolicy
+    from policy.batch import collate
 
-    policy = RDTPolicy.from_checkpoint(lerobot_train_run["out"], "cpu")
+    policy = RDTPolicy.from_pretrained(lerobot_train_run["out"], "cpu")
     assert policy.image_view == "rotated_180"
     ds = LiberoDataset(policy.cfg, lerobot_train_run["suites"])
     idx = by_step(ds)

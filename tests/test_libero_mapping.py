@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs.state_vec import STATE_VEC_IDX_MAPPING, STATE_VEC_LEN
-from data.libero_mapping import (
+from policy.libero_mapping import (
     OscScale,
     Pose,
     action_mask,
@@ -20,7 +20,7 @@ from data.libero_mapping import (
     state_from_env_obs,
     state_mask,
 )
-from data.rotations import matrix_to_rot6d, quat_to_matrix
+from policy.rotations import matrix_to_rot6d, quat_to_matrix
 
 POS = [30, 31, 32]
 ROT = [33, 34, 35, 36, 37, 38]
@@ -172,7 +172,7 @@ def test_live_env_obs_gives_identical_state(demos):
 
 
 def test_quat_to_axis_angle_reproduces_recorded_ee_ori(demos):
-    from data.rotations import quat_to_axis_angle
+    from policy.rotations import quat_to_axis_angle
 
     data, _ = demos
     for d in data:  # robot_states[:, 5:9] is the eef quaternion at the same time as obs[t]

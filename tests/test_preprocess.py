@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from data.libero_mapping import flip_to_camera_view
+from policy.libero_mapping import flip_to_camera_view
 
 SIZE = 384
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from data.rotations import (
+from policy.rotations import (
     axis_angle_to_matrix,
     axis_angle_to_rot6d,
     matrix_to_axis_angle,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from data.dataset import LiberoDataset
-from data.libero_mapping import OscScale, Pose, decode_actions, encode_actions, encode_state
+from policy.libero_mapping import OscScale, Pose, decode_actions, encode_actions, encode_state
 
 pytestmark = pytest.mark.sim
 CFG = {"common": {"img_history_size": 2, "action_chunk_size": 64, "num_cameras": 3, "state_dim": 128},

@@ -268,7 +268,7 @@ def test_two_processes_reach_the_effective_batch_and_resume_across_ranks(tmp_pat
 
 
 def test_precomputed_language_embeddings(tmp_path, run_train, tiny_encoders_dir, fixture_suite):
-    from data.lang_embeddings import LangEmbeddingStore
+    from policy.lang_embeddings import LangEmbeddingStore
     from scripts.preprocess_language_embeddings import main as preprocess
 
     store = tmp_path / "lang"
@@ -420,17 +420,17 @@ def test_sample_metrics_values_and_split_across_ranks(fixture_suite):
     ds = LiberoDataset({"dataset": {}}, fixture_suite["suites"], cache_dir=fixture_suite["root"] / "cache")
     off = 0.02
 
-    class Conditioner:
+    class Policy:  # RDTPolicy's sampling interface, predicting every slot off by `off`
         device = torch.device("cpu")
+        training = True
 
-        def __call__(self, batch, train=False):
-            return {"batch": batch}
+        def train(self, mode=True):
+            self.training = mode
 
-    class Runner(torch.nn.Module):
-        def predict_action(self, batch, generator=None):
-            return batch["actions"] + off  # every slot off by `off`
+        def sample(self, batch, generator=None):
+            return batch["actions"] + off
 
-    one, _ = sample_mse(Runner(), Conditioner(), ds, 3, 2)
+    one, _ = sample_mse(Policy(), ds, 3, 2)
     assert one["overall_avg_sample_mse"] == pytest.approx(off ** 2, rel=1e-5)
     subset = fixed_subset(ds, 6)
     expected = []
@@ -448,9 +448,9 @@ def test_sample_metrics_values_and_split_across_ranks(fixture_suite):
         def keep(t, rank=rank):
             shares[rank] = t.clone()
             return t
-        sample_mse(Runner(), Conditioner(), ds, 3, 2, rank=rank, world_size=2, reduce=keep)
+        sample_mse(Policy(), ds, 3, 2, rank=rank, world_size=2, reduce=keep)
     both = shares[0] + shares[1]
-    split, _ = sample_mse(Runner(), Conditioner(), ds, 3, 2, rank=0, world_size=2, reduce=lambda t: both)
+    split, _ = sample_mse(Policy(), ds, 3, 2, rank=0, world_size=2, reduce=lambda t: both)
     assert split == pytest.approx(one, rel=1e-9)
     assert sorted(fixed_subset(ds, 6, rank=0, world_size=2).indices + fixed_subset(ds, 6, rank=1, world_size=2).indices) \
         == sorted(subset.indices)

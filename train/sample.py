@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from train.batch import collate
+from policy.batch import collate
 
 log = logging.getLogger(__name__)
 
@@ -31,28 +31,27 @@ def fixed_subset(dataset, num_samples: int, seed: int = 0, rank: int = 0, world_
 
 
 @torch.no_grad()
-def sample_mse(runner, conditioner, dataset, batch_size: int, num_batches: int, seed: int = 0,
+def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0,
                prefix: str = "", num_workers: int = 0, rank: int = 0, world_size: int = 1,
                reduce=None) -> tuple[dict, Optional[dict]]:
     """Returns ({f"{prefix}overall_avg_sample_mse": x, f"{prefix}overall_avg_sample_l2err": y,
     f"{prefix}{suite}_sample_mse": ..., f"{prefix}{suite}_sample_l2err": ...}, one example batch
-    {pred, gt, mask} for plotting).
+    {pred, gt, mask} for plotting). ``policy``: an ``RDTPolicy`` (its ``sample``).
 
     mse: masked mean of (pred - gt)^2; l2err: masked mean of |pred - gt| / (episode action RMS + 1e-3)
     (the official relative error). With several processes each rank samples its share of the fixed
     subset and `reduce` (a sum over processes, e.g. ``accelerator.reduce``) combines the sums.
     """
-    was_training = runner.training
-    runner.eval()
+    was_training = policy.training
+    policy.train(False)
     subset = fixed_subset(dataset, batch_size * num_batches, seed, rank, world_size)
     loader = DataLoader(subset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers)
-    gen = torch.Generator(device=conditioner.device).manual_seed(seed + rank)
+    gen = torch.Generator(device=policy.device).manual_seed(seed + rank)
     keys = ["overall_avg", *dataset.suite_names]
     totals = torch.zeros(len(keys), 3, dtype=torch.float64)  # sum sq err, sum rel err, masked count
     example = None
     for batch in loader:
-        inputs = conditioner(batch, train=False)
-        pred = runner.predict_action(**inputs, generator=gen).float()
+        pred = policy.sample(batch, generator=gen).float()
         gt = batch["actions"].to(pred.device)
         mask = (batch["action_elem_mask"].unsqueeze(1) * batch["action_valid"].unsqueeze(-1).float()).to(pred.device)
         diff = (pred - gt).abs() * mask
@@ -63,9 +62,9 @@ def sample_mse(runner, conditioner, dataset, batch_size: int, num_batches: int, 
             totals[keys.index(suite)] += per[i]
         if example is None:
             example = {"pred": pred.cpu(), "gt": gt.cpu(), "mask": mask.cpu()}
-    runner.train(was_training)
+    policy.train(was_training)
     if reduce is not None:
-        totals = reduce(totals.to(conditioner.device)).cpu()
+        totals = reduce(totals.to(policy.device)).cpu()
     metrics = {}
     for key, (sq, rel, count) in zip(keys, totals.tolist()):
         if count > 0:

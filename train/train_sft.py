@@ -26,7 +26,9 @@ import torch
 from configs.errors import UserError
 from configs.schema import DATASET_FLAG_ALIASES, Config, ConfigError, TrainConfig
 from train import checkpointing as ckpt
-from train.batch import action_targets
+from policy.checkpoints import TRAIN_CONFIG
+from policy.rdt_policy import RDTPolicy, unwrap_runner
+from utils.atomic import atomic_write_text
 from utils.faults import maybe_fault
 
 log = logging.getLogger("train")
@@ -232,18 +234,6 @@ def build_optimizer(t, params, lr: float):
                eps=t.adam_epsilon, **fused)
 
 
-def unwrap_runner(model):
-    """The RDTRunner inside accelerate/DeepSpeed/peft wrappers."""
-    from models.rdt_runner import RDTRunner
-
-    m = model
-    for _ in range(5):
-        if isinstance(m, RDTRunner):
-            return m
-        m = getattr(m, "module", None) or getattr(m, "base_model", None) or getattr(m, "model", None)
-    raise TypeError(f"no RDTRunner inside {type(model).__name__}")
-
-
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -312,10 +302,8 @@ class Run:
     accelerator: Any
     output_dir: Path
     run_name: str
-    runner: Any
-    base_source: Optional[str]
+    policy: RDTPolicy  # its model is the accelerate / DeepSpeed-prepared runner
     ema: Any
-    conditioner: Any
     train_ds: Any
     val_ds: Any
     sampler: Any
@@ -381,11 +369,11 @@ def build_model(args, cfg, accelerator, output_dir: Path):
 
 
 def build_data(args, cfg, accelerator, vision, text, weight_dtype):
-    """(train set, val set or None, conditioner, sampler, loader, what evaluation needs to know)."""
+    """(train set, val set or None, the policy's conditioner, sampler, loader, what evaluation needs to know)."""
     from torch.utils.data import DataLoader
 
     from policy.conditioning import Conditioner, ConditioningOptions
-    from train.batch import collate
+    from policy.batch import collate
     from train.sampler import EpochSampler
 
     train_ds, val_ds = build_datasets(args, cfg)
@@ -453,8 +441,9 @@ def setup(args, cfg) -> Run:
     runner, base_source, ema = build_model(args, cfg, accelerator, output_dir)
     train_ds, val_ds, conditioner, sampler, loader, run_info = build_data(args, cfg, accelerator, vision, text,
                                                                            weight_dtype)
+    policy = RDTPolicy(runner, conditioner, cfg, base_source=base_source)
     if accelerator.is_main_process:
-        (output_dir / "train_config.json").write_text(json.dumps(run_info, indent=2))
+        atomic_write_text(output_dir / TRAIN_CONFIG, json.dumps(run_info, indent=2))
     steps_per_epoch = max(1, len(sampler) // cfg.train.train_batch_size // cfg.train.gradient_accumulation_steps)
     # 0 steps is meaningful: it saves the initialised model (an untrained baseline for evaluation)
     t = cfg.train
@@ -466,7 +455,7 @@ def setup(args, cfg) -> Run:
     optimizer = build_optimizer(t, params, lr)
     lr_scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.lr_warmup_steps,
                                  num_training_steps=max_steps, num_cycles=t.lr_num_cycles, power=t.lr_power)
-    runner, optimizer = accelerator.prepare(runner, optimizer)
+    policy.model, optimizer = accelerator.prepare(runner, optimizer)
     register_state_hooks(accelerator, cfg.train.use_lora)
     accelerator.register_for_checkpointing(lr_scheduler)
     if ema is not None:
@@ -475,8 +464,7 @@ def setup(args, cfg) -> Run:
         log.info("EMA of %d trainable tensors (%.2fM values)", len(ema.shadow_params),
                  sum(p.numel() for p in ema.shadow_params) / 1e6)
 
-    run = Run(args, cfg, accelerator, output_dir, args.run_name or output_dir.name, runner, base_source, ema,
-              conditioner, train_ds, val_ds, sampler, loader, params, optimizer, lr_scheduler, run_info,
+    run = Run(args, cfg, accelerator, output_dir, args.run_name or output_dir.name, policy, ema, train_ds, val_ds, sampler, loader, params, optimizer, lr_scheduler, run_info,
               MetricsFile(output_dir / "metrics.jsonl", accelerator.is_main_process), max_steps, steps_per_epoch)
     resume_state(run)
     if accelerator.log_with and run.is_main:
@@ -495,9 +483,6 @@ def setup(args, cfg) -> Run:
 def save_checkpoint(run: Run, step: int) -> Path:
     """``checkpoint-<step>/``: weights in save_pretrained form (or the LoRA adapter), EMA, the
     accelerate/DeepSpeed train state, train_config.json; renamed into place once complete."""
-    from models.loading import save_pretrained
-    from models.lora import save_lora
-
     args, cfg, acc = run.args, run.cfg, run.accelerator
     tmp = ckpt.temp_dir_for(run.output_dir, step)
     if run.is_main:
@@ -506,22 +491,16 @@ def save_checkpoint(run: Run, step: int) -> Path:
     acc.wait_for_everyone()
     ds_kwargs = {"exclude_frozen_parameters": True} if cfg.train.use_lora and args.deepspeed else {}
     acc.save_state(str(tmp / "train_state"), **ds_kwargs)
-    state_dict = acc.get_state_dict(run.runner)
+    state_dict = acc.get_state_dict(run.policy.model)
     # Every rank has written its part (RNG states, shards) before the folder is renamed into place.
     acc.wait_for_everyone()
     final = tmp.with_name(tmp.name[:-4])
     if run.is_main:
         # state_dict is the gathered whole model (ZeRO-3 shards are empty tensors in the live model)
-        model = acc.unwrap_model(run.runner)
-        if cfg.train.use_lora:
-            save_lora(model, tmp, run.base_source, state_dict=state_dict)
-        else:
-            save_pretrained(unwrap_runner(model), tmp, state_dict=state_dict)
+        run.policy.save_pretrained(tmp, state_dict=state_dict, run_info=run.run_info)
         if run.ema is not None:
-            ema_sd = ema_state_dict(run.ema, model, state_dict)
-            (save_lora(model, tmp / "ema", run.base_source, state_dict=ema_sd) if cfg.train.use_lora
-             else save_pretrained(unwrap_runner(model), tmp / "ema", state_dict=ema_sd))
-        (tmp / "train_config.json").write_text(json.dumps(run.run_info, indent=2))
+            run.policy.save_pretrained(tmp / "ema", state_dict=ema_state_dict(run.ema, run.policy.runner, state_dict),
+                                       run_info=run.run_info)
         maybe_fault("kill_in_checkpoint", step)
         final = ckpt.finalize(tmp, {"global_step": step, "epoch": run.epoch, "batch_in_epoch": run.batch_in_epoch,
                                     "run_name": run.run_name, "seed": cfg.train.seed,
@@ -540,17 +519,15 @@ def maybe_sample(run: Run, step: int) -> None:
         return
     from train.sample import plot_chunks, sample_mse
 
-    model = acc.unwrap_model(run.runner)
-
     def sum_over_processes(t: torch.Tensor) -> torch.Tensor:
         return acc.reduce(t, reduction="sum") if run.world > 1 else t
 
     with acc.autocast():  # the conditions are in weight_dtype, as in training steps
         shard = dict(seed=cfg.train.seed, rank=run.rank, world_size=run.world, reduce=sum_over_processes)
-        metrics, example = sample_mse(model, run.conditioner, run.train_ds, cfg.train.sample_batch_size,
+        metrics, example = sample_mse(run.policy, run.train_ds, cfg.train.sample_batch_size,
                                       cfg.train.num_sample_batches, **shard)
         if run.val_ds is not None:
-            val_metrics, val_example = sample_mse(model, run.conditioner, run.val_ds, cfg.train.sample_batch_size,
+            val_metrics, val_example = sample_mse(run.policy, run.val_ds, cfg.train.sample_batch_size,
                                                   cfg.train.num_sample_batches, prefix="val/", **shard)
             metrics.update(val_metrics)
             example = val_example or example
@@ -566,12 +543,9 @@ def train_micro_step(run: Run, batch: dict, micro: int, timer) -> tuple[torch.Te
     """Forward + backward of one micro-batch; the optimizer steps when accumulation is complete.
     Returns (loss, loss on the active slots, grad norm or None)."""
     acc = run.accelerator
-    with acc.accumulate(run.runner):
+    with acc.accumulate(run.policy.model):
         gen = step_generator(run.cfg.train.seed, run.global_step, micro, run.rank, run.device)
-        with timer.encoding():
-            inputs = run.conditioner(batch, gen, train=True)
-        actions = action_targets(batch, run.device)
-        loss, active = run.runner(action_gt=actions, generator=gen, return_active=True, **inputs)
+        loss, active = run.policy.compute_loss(batch, gen, timing=timer.encoding)
         loss = maybe_fault("nan_loss", run.global_step + 1, loss)  # the step this micro-batch belongs to
         acc.backward(loss)
         grad_norm = None
@@ -637,7 +611,7 @@ def train(args, cfg: Config) -> Path:
     from train.timing import StepShares
 
     run = setup(args, cfg)
-    run.runner.train()
+    run.policy.train()
     progress = tqdm(total=run.max_steps, initial=run.global_step, disable=not run.is_main, desc="train",
                     dynamic_ncols=True)
     timer = StepShares(run.device)
@@ -659,7 +633,7 @@ def train(args, cfg: Config) -> Path:
             step_loss = steplog.step_done(grad_norm)
             check_finite(run, step_loss)
             if run.ema is not None:
-                run.ema.step(trainable_parameters(run.accelerator.unwrap_model(run.runner)))
+                run.ema.step(trainable_parameters(run.policy.runner))
             progress.update(1)
             progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{run.lr_scheduler.get_last_lr()[0]:.2e}")
             if run.global_step % cfg.train.checkpointing_period == 0:

@@ -1,7 +1,8 @@
-"""From dataset samples to a training batch.
+"""The batch the policy takes: from dataset samples (``collate``) or live observations
+(``RDTPolicy.build_batch``), with the same keys.
 
 ``collate`` stacks samples on the CPU (images stay uint8: 4x less to move than float). Everything
-else happens on the training device in ``policy.conditioning.Conditioner``.
+else happens on the model's device in ``policy.conditioning.Conditioner``.
 """
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from policy.conditioning import pad_embeddings
+
+def pad_embeddings(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """List of (L_i, D) -> zero-padded (B, L, D) and its (B, L) bool mask."""
+    for e in embeds:
+        if e.ndim != 2:
+            raise ValueError(f"language embeddings must be (L, D), got shape {tuple(e.shape)}")
+    length = max(e.shape[0] for e in embeds)
+    out = embeds[0].new_zeros(len(embeds), length, embeds[0].shape[1])
+    mask = torch.zeros(len(embeds), length, dtype=torch.bool)
+    for i, e in enumerate(embeds):
+        out[i, : e.shape[0]] = e
+        mask[i, : e.shape[0]] = True
+    return out, mask
 
 
 def collate(samples: Sequence[dict]) -> dict[str, Any]:

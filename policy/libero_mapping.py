@@ -32,7 +32,7 @@ import numpy as np
 
 from configs.schema import ENCODINGS, IMAGE_VIEWS  # noqa: F401 (re-exported)
 from configs.state_vec import ARM_JOINT_POS, EEF_6D, EEF_POS, GRIPPER_OPEN, STATE_VEC_LEN
-from data.rotations import (
+from policy.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
     matrix_to_rot6d,
@@ -40,6 +40,10 @@ from data.rotations import (
     rot6d_to_matrix,
 )
 
+# A live LIBERO observation's keys the policy reads: the two cameras in RDT slot order (cam_high,
+# right_wrist) and the proprioception for the state vector and for decoding actions.
+ENV_IMAGE_KEYS = ("agentview_image", "robot0_eye_in_hand_image")
+ENV_STATE_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "robot0_joint_pos")
 GRIPPER_MAX_WIDTH = 0.08  # m; Panda fingers fully open (each finger qpos ~ +/-0.04)
 DEFAULT_POS_SCALE = 0.05  # m per unit action (robosuite osc_pose output_max[:3])
 DEFAULT_ROT_SCALE = 0.5  # rad per unit action (output_max[3:6])
