@@ -177,10 +177,10 @@ def resolve_eval(args, cfg) -> EvalConfig:
 
 
 def validate_tasks(args) -> dict[str, tuple[Any, list[int]]]:
-    """{suite name: (benchmark suite, task ids)} for every ``--suites`` entry."""
+    """{suite name: (benchmark suite, task ids)} for every ``--suites`` entry (names already
+    checked by ``evaluate``, before the checkpoint loads)."""
     out = {}
     for name in args.suites:
-        check_suite(name, "--suites", EVAL_SUITES)
         try:
             suite = lenv.get_suite(name)
         except ValueError as exc:
