@@ -287,6 +287,10 @@ class Config:
         if self.common.state_dim != self.model.state_token_dim:
             raise ConfigError(f"common.state_dim ({self.common.state_dim}) must equal "
                               f"model.state_token_dim ({self.model.state_token_dim})")
+        if self.dataset.tokenizer_max_length > self.model.max_lang_cond_len:
+            raise ConfigError(f"dataset.tokenizer_max_length ({self.dataset.tokenizer_max_length}) must be at most "
+                              f"model.max_lang_cond_len ({self.model.max_lang_cond_len}): the model has no "
+                              f"position for a longer instruction")
         if self.eval.exec_horizon > self.common.action_chunk_size:
             raise ConfigError(f"eval.exec_horizon ({self.eval.exec_horizon}) must be at most "
                               f"common.action_chunk_size ({self.common.action_chunk_size})")

@@ -13,7 +13,9 @@ def siglip(tiny_encoders_dir):
 
 @pytest.fixture(scope="module")
 def t5(tiny_encoders_dir):
-    return T5Embedder(str(tiny_encoders_dir / "t5"), max_length=32)
+    from configs.loader import load_typed
+
+    return T5Embedder(str(tiny_encoders_dir / "t5"), max_length=load_typed("configs/tiny.yaml").dataset.tokenizer_max_length)
 
 
 def test_siglip_geometry_and_frozen(siglip):
@@ -70,6 +72,24 @@ def test_t5_encodes_with_padding_mask(t5):
 def test_t5_rejects_over_long_instruction(t5):
     with pytest.raises(ValueError, match="exceeds the T5 max length"):
         t5.encode([" ".join(["bowl"] * 100)])
+
+
+@pytest.mark.sim
+def test_every_libero_instruction_fits_the_tiny_presets(t5):
+    """The CPU presets (tiny, demo, learn) can be trained on any LIBERO / LIBERO-PRO task: the tiny
+    tokenizer's token count of every instruction is within their limit (it once was not, for 71 of
+    the 130 standard tasks)."""
+    from configs.suites import EVAL_SUITES
+    from libero_eval import env as lenv
+
+    longest = 0
+    for name in (*EVAL_SUITES, "libero_90"):
+        suite = lenv.get_suite(name)
+        for task_id in range(suite.n_tasks):
+            text = lenv.task_instruction(suite, task_id, "problem_info")
+            longest = max(longest, len(t5.tokenizer(text).input_ids))
+            t5.encode([text])  # raises past the limit
+    assert 40 < longest <= t5.max_length
 
 
 def test_missing_encoder_dir_is_a_clear_error(tmp_path):

@@ -57,6 +57,7 @@ def test_main_sft_flags_default_to_the_config():
     ("train.learning_rate=fast", "train.learning_rate is 'fast'; expected float"),
     ("dataset.val_fraction=1.5", "dataset.val_fraction is 1.5; expected a number in [0, 1)"),
     ("model.rdt.num_heads=3", "model.rdt.hidden_size (64) must be a multiple of model.rdt.num_heads (3)"),
+    ("dataset.tokenizer_max_length=200", "dataset.tokenizer_max_length (200) must be at most model.max_lang_cond_len"),
 ])
 def test_bad_values_name_the_key_and_what_is_allowed(override, message):
     with pytest.raises(ConfigError) as err:
