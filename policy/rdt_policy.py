@@ -28,6 +28,7 @@ episode frame t is repeated as t-1 with mask False, as the dataset does at a dem
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -216,7 +217,6 @@ class RDTPolicy:
         T5 is then only loaded for an instruction missing from the store.
         """
         from models.loading import load_runner
-        from models.multimodal_encoder.siglip_encoder import SiglipVisionTower
 
         ck = resolved or resolve_checkpoint(path, config, use_ema, overrides)
         cfg, targs = ck.config, ck.train_args
@@ -227,13 +227,10 @@ class RDTPolicy:
                                   or model_cfg.vision_encoder)
         runner = load_runner(str(ck.weights), cfg, dtype=dtype).to(device=device, dtype=dtype).eval()
         runner.requires_grad_(False)
-        vision = SiglipVisionTower(vis_path, dtype=dtype).to(device)
-        if vision.hidden_size != model_cfg.img_token_dim or vision.num_patches != model_cfg.img_tokens_per_image:
-            raise PolicyError(f"vision encoder {vis_path} gives {vision.num_patches} tokens x {vision.hidden_size}; "
-                              f"the checkpoint expects {model_cfg.img_tokens_per_image} x {model_cfg.img_token_dim}")
+        vision = load_vision_encoder(vis_path, cfg, dtype, device)
         txt_path = _resolve_asset(text_encoder or targs.get("pretrained_text_encoder_name_or_path")
                                   or model_cfg.text_encoder)
-        load_text = _TextLoader(txt_path, cfg, dtype, device)
+        load_text = functools.partial(load_text_encoder, txt_path, cfg, dtype, device)
         store = _language_store(lang_embed_dir or targs.get("precomp_lang_embed"), bool(lang_embed_dir),
                                 model_cfg.lang_token_dim)
         # Text conditioning is always given as embeddings (computed once per instruction).
@@ -374,21 +371,29 @@ class RDTPolicy:
                               binarize_gripper=True, clip=True)
 
 
-class _TextLoader:
-    """Builds the T5 encoder on demand and checks its width against the checkpoint."""
+def load_vision_encoder(path: Optional[str], cfg: Config, dtype: torch.dtype, device):
+    """SigLIP from `path`, checked against the image tokens the config's model takes (training and
+    evaluation both load it here)."""
+    from models.multimodal_encoder.siglip_encoder import SiglipVisionTower
 
-    def __init__(self, path: Optional[str], cfg: Config, dtype: torch.dtype, device: torch.device):
-        self.path, self.cfg, self.dtype, self.device = path, cfg, dtype, device
+    vision = SiglipVisionTower(path, dtype=dtype).to(device)
+    m = cfg.model
+    if vision.hidden_size != m.img_token_dim or vision.num_patches != m.img_tokens_per_image:
+        raise PolicyError(f"vision encoder {path} gives {vision.num_patches} tokens x {vision.hidden_size}; the "
+                          f"model expects model.img_tokens_per_image={m.img_tokens_per_image} x "
+                          f"model.img_token_dim={m.img_token_dim}")
+    return vision
 
-    def __call__(self):
-        from models.multimodal_encoder.t5_encoder import T5Embedder
 
-        text = T5Embedder(self.path, max_length=self.cfg.dataset.tokenizer_max_length, dtype=self.dtype,
-                          device=self.device)
-        if text.hidden_size != self.cfg.model.lang_token_dim:
-            raise PolicyError(f"text encoder {self.path} has d_model {text.hidden_size}; the checkpoint "
-                              f"expects model.lang_token_dim={self.cfg.model.lang_token_dim}")
-        return text
+def load_text_encoder(path: Optional[str], cfg: Config, dtype: torch.dtype, device):
+    """T5 from `path`, checked against the language width the config's model takes."""
+    from models.multimodal_encoder.t5_encoder import T5Embedder
+
+    text = T5Embedder(path, max_length=cfg.dataset.tokenizer_max_length, dtype=dtype, device=device)
+    if text.hidden_size != cfg.model.lang_token_dim:
+        raise PolicyError(f"text encoder {path} has d_model {text.hidden_size}; the model expects "
+                          f"model.lang_token_dim={cfg.model.lang_token_dim} (RDT-1B: google/t5-v1_1-xxl, 4096)")
+    return text
 
 
 def _language_store(directory, required: bool, dim: int):

@@ -411,6 +411,13 @@ def test_missing_encoder_is_one_line(tmp_path, run_train):
     assert_user_error(proc, "cannot load the SigLIP vision encoder", str(tmp_path / "no_siglip"))
 
 
+def test_encoder_of_the_wrong_size_is_one_line(tmp_path, run_train):
+    """Training checks its encoders with the policy's loaders (evaluation's too): a SigLIP whose tokens
+    do not fit the model is named with the config keys to change."""
+    proc = run_train(tmp_path / "run", "--max_train_steps", "1", "--set", "model.img_token_dim=48", check=False)
+    assert_user_error(proc, "vision encoder", "gives 16 tokens x 32", "model.img_token_dim=48")
+
+
 def test_sample_metrics_values_and_split_across_ranks(fixture_suite):
     """mse and the official relative l2err of a prediction off by a known amount, computed on one
     process and as two ranks' shares summed (what accelerator.reduce does): the same numbers."""

@@ -27,7 +27,7 @@ from configs.errors import UserError
 from configs.schema import DATASET_FLAG_ALIASES, Config, ConfigError, TrainConfig
 from train import checkpointing as ckpt
 from policy.checkpoints import TRAIN_CONFIG
-from policy.rdt_policy import RDTPolicy, unwrap_runner
+from policy.rdt_policy import RDTPolicy, load_text_encoder, load_vision_encoder, unwrap_runner
 from utils.atomic import atomic_write_text
 from utils.faults import maybe_fault
 
@@ -138,23 +138,13 @@ def load_stats(path: str, suites, required: bool, ds_cfg) -> dict:
 
 
 def build_encoders(args, cfg, device, dtype):
-    from models.multimodal_encoder.siglip_encoder import SiglipVisionTower
-    from models.multimodal_encoder.t5_encoder import T5Embedder
-
-    model_cfg = cfg.model
-    vision = SiglipVisionTower(args.pretrained_vision_encoder_name_or_path or model_cfg.vision_encoder,
-                               dtype=dtype).to(device)
-    if vision.hidden_size != model_cfg.img_token_dim or vision.num_patches != model_cfg.img_tokens_per_image:
-        raise ValueError(f"vision encoder gives {vision.num_patches} tokens x {vision.hidden_size}, config expects "
-                         f"model.img_tokens_per_image={model_cfg.img_tokens_per_image} x "
-                         f"model.img_token_dim={model_cfg.img_token_dim}")
+    """SigLIP, and T5 unless the language embeddings are precomputed (checked against the model)."""
+    vision = load_vision_encoder(args.pretrained_vision_encoder_name_or_path or cfg.model.vision_encoder,
+                                 cfg, dtype, device)
     text = None
     if not args.precomp_lang_embed:
-        text = T5Embedder(args.pretrained_text_encoder_name_or_path or model_cfg.text_encoder,
-                          max_length=cfg.dataset.tokenizer_max_length, dtype=dtype, device=device)
-        if text.hidden_size != model_cfg.lang_token_dim:
-            raise ValueError(f"text encoder d_model {text.hidden_size} != model.lang_token_dim "
-                             f"{model_cfg.lang_token_dim} (RDT-1B needs google/t5-v1_1-xxl, 4096)")
+        text = load_text_encoder(args.pretrained_text_encoder_name_or_path or cfg.model.text_encoder,
+                                 cfg, dtype, device)
     return vision, text
 
 
@@ -464,7 +454,8 @@ def setup(args, cfg) -> Run:
         log.info("EMA of %d trainable tensors (%.2fM values)", len(ema.shadow_params),
                  sum(p.numel() for p in ema.shadow_params) / 1e6)
 
-    run = Run(args, cfg, accelerator, output_dir, args.run_name or output_dir.name, policy, ema, train_ds, val_ds, sampler, loader, params, optimizer, lr_scheduler, run_info,
+    run = Run(args, cfg, accelerator, output_dir, args.run_name or output_dir.name, policy, ema, train_ds, val_ds,
+              sampler, loader, params, optimizer, lr_scheduler, run_info,
               MetricsFile(output_dir / "metrics.jsonl", accelerator.is_main_process), max_steps, steps_per_epoch)
     resume_state(run)
     if accelerator.log_with and run.is_main:
