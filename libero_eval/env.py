@@ -283,6 +283,25 @@ def make_env(
     return env
 
 
+def make_physics_env(suite, task_id: int, hard_reset: bool = True, **env_kwargs):
+    """LIBERO's env for one task with no renderer and no cameras (physics and predicates only).
+
+    Physics does not depend on rendering, so a state reached here is the state the evaluation's
+    `OffScreenRenderEnv` reaches; ``hard_reset=False`` rebuilds no model at ``reset()`` (LIBERO
+    re-places the fixtures in the compiled model instead), which `libero_eval.check_init_states`
+    shows gives the same settled states under the same seed.
+    """
+    suite = _as_suite(suite)
+    bddl = task_bddl_path(suite, task_id)
+    _libero()
+    from libero.libero.envs.env_wrapper import ControlEnv
+
+    return ControlEnv(
+        bddl_file_name=str(bddl), has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
+        control_freq=CONTROL_FREQ, hard_reset=bool(hard_reset), **env_kwargs,
+    )
+
+
 def close_env(env) -> None:
     """Free the simulator and its GL contexts now (not at interpreter exit, which logs EGL errors)."""
     try:

@@ -60,6 +60,7 @@ from libero_eval.metrics import (
     latest_rows,
     metrics_dir,
     print_robustness,
+    print_stack_status,
     print_summary,
     read_rows,
     trial_key,
@@ -69,7 +70,7 @@ from libero_eval.metrics import (
 )
 from libero_eval.report import write_report
 from libero_eval.runner import Active, Job, ModelPlanner, policy_threads, run_jobs
-from libero_eval.versions import format_versions
+from libero_eval.versions import format_versions, premise_failures_in, stack_status
 
 log = logging.getLogger("eval_rdt_libero")
 
@@ -145,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--step_timeout", type=float, default=None, help="seconds a simulator may take for one chunk before it "
       "is declared hung and restarted")
     a("--no_progress", action="store_true", help="no tqdm bar")
+    a("--require_verified_stack", action="store_true", help="refuse to run on a simulator stack whose LIBERO init "
+      "states were not verified (libero_eval/versions.py, docs/SIM_STACK.md) instead of warning")
     return ap
 
 
@@ -228,6 +231,21 @@ def default_run_name(checkpoint: str, suites: Sequence[str], settings: dict, see
     if settings["max_steps"] is not None:
         name += f"_max{settings['max_steps']}"
     return name
+
+
+def check_stack(args, tasks: dict) -> dict:
+    """The installed simulator stack's verification status: warned about, or refused with
+    ``--require_verified_stack``; tasks whose init-state premise is known to fail under it are named."""
+    status = stack_status()
+    if not status["verified"]:
+        if args.require_verified_stack:
+            raise EvalInputError(f"--require_verified_stack: {status['warning']}")
+        log.warning("%s", status["warning"])
+    broken = premise_failures_in(status, {name: ids for name, (_, ids) in tasks.items()})
+    if broken:
+        log.warning("under this stack the starting scene of %s is not LIBERO's (an init-state premise fails or "
+                    "objects settle elsewhere; python -m libero_eval.check_init_states)", ", ".join(f"{s} task {t}" for s, t in broken))
+    return status
 
 
 def open_checkpoint(args):
@@ -368,6 +386,7 @@ def evaluate(args) -> int:
     ecfg = resolve_eval(args, ck.config)
     seeds = list(dict.fromkeys(args.seeds or [ecfg.seed]))
     tasks = validate_tasks(args)
+    check_stack(args, tasks)
     check_render(args)
 
     import torch
@@ -388,6 +407,7 @@ def evaluate(args) -> int:
     summary = write_summary(mdir)
     print_summary(summary)
     print_robustness(summary)
+    print_stack_status(summary)
     print(f"trials: {mdir / 'trials.csv'}\nsummary: {mdir / 'summary.csv'}\nreport: {write_report(mdir)}")
     if args.wandb:
         from libero_eval.report import log_wandb

@@ -18,7 +18,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -119,10 +119,10 @@ def check_run_settings(mdir: Path, settings: dict) -> None:
                                       f"use another --run_name (the launchers' default names include the settings)")
         return
     mdir.mkdir(parents=True, exist_ok=True)
-    from libero_eval.versions import sim_versions
+    from libero_eval.versions import sim_versions, stack_status
 
     atomic_write_text(path, json.dumps({"settings": {k: settings[k] for k in RUN_SETTINGS},
-                                        "versions": sim_versions()}, indent=1))
+                                        "versions": sim_versions(), "stack": stack_status()}, indent=1))
 
 
 def eval_seed_of(row: dict) -> int:
@@ -261,6 +261,27 @@ def write_summary(mdir: Path) -> list[dict]:
     summary = summarize(read_rows(mdir / "trials.csv"))
     write_csv_atomic(mdir / "summary.csv", summary, SUMMARY_FIELDS)
     return summary
+
+
+def stack_notes(summary: Sequence[dict], versions: Optional[dict] = None) -> list[str]:
+    """What a reader of this run's numbers must know about the simulator stack that ran it (`versions`,
+    as run.json records them; default: the installed one); empty when verified."""
+    from libero_eval.versions import premise_failures_in, stack_status
+
+    status = stack_status(versions or None)
+    notes = [status["warning"]] if status["warning"] else []
+    pairs = sorted({(r["suite"], int(r["task_id"])) for r in summary if str(r["task_id"]).isdigit()})
+    broken = premise_failures_in(status, pairs)
+    if broken:
+        notes.append("under this stack the starting scene of these tasks is not LIBERO's (an init-state premise fails "
+                     "or objects settle elsewhere; python -m libero_eval.check_init_states): "
+                     + ", ".join(f"{s} task {t}" for s, t in broken))
+    return notes
+
+
+def print_stack_status(summary: Sequence[dict], file=None) -> None:
+    for note in stack_notes(summary, None):
+        print(f"WARNING: {note}", file=file or sys.stdout)
 
 
 def print_summary(summary: Sequence[dict], file=None) -> None:

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from configs.errors import UserError, exit_cli
-from libero_eval.metrics import latest_rows, metrics_dir, read_rows, robustness_table, summarize
+from libero_eval.metrics import latest_rows, metrics_dir, read_rows, robustness_table, stack_notes, summarize
 from utils.atomic import atomic_path, atomic_write_text
 
 
@@ -97,6 +97,7 @@ def markdown(run: str, mdir: Path, summary: Sequence[dict], rows: Sequence[dict]
     lines = [f"# Evaluation report: {run}", "",
              f"{len(rows)} trials, {len({(r['suite'], r['task_id']) for r in rows})} tasks, "
              f"{len({r['suite'] for r in rows})} suite(s), seeds {', '.join(map(str, seeds))}.", "",
+             *[f"**Warning: {note}.**\n" for note in stack_notes(summary, versions)],
              "![report](report.png)", "",
              "| suite | task | name | n | successes | rate | 95% CI | seeds | mean over seeds | std over seeds | errors |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -44,3 +44,43 @@ def format_versions(v: dict[str, str | None] | None = None) -> str:
     if v.get("torch"):
         parts.append(f"torch {v['torch']}")
     return ", ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# Which stacks give LIBERO's starting scenes as its authors meant them
+# ------------------------------------------------------------------------------------------------
+# `python -m libero_eval.check_init_states` runs every stored init state of the four standard suites
+# as evaluation does and evaluates each task's `:init` predicates with LIBERO's own code; `--compare`
+# then lines up the settled scenes of several stacks (docs/SIM_STACK.md has the tables and commands).
+# Verified: every premise of every stored state holds, and no object settles elsewhere than under the pin.
+VERIFIED_MUJOCO: tuple[str, ...] = ("3.3.7",)
+VERIFIED_ROBOSUITE_PREFIX = "1.4."
+# Checked and not verified: mujoco version -> {suite: task ids whose premise fails, or one of whose
+# objects settles more than 10 mm from where it settles under the pin, in some stored state}.
+PREMISE_FAILURES: dict[str, dict[str, tuple[int, ...]]] = {
+    "3.17.0": {"libero_spatial": (2, 5, 8), "libero_10": (0, 1, 6, 7)},
+}
+UNVERIFIED_WARNING = "unverified simulator stack: results are not comparable with published numbers"
+
+
+def stack_status(v: dict[str, str | None] | None = None) -> dict:
+    """``{"verified", "warning", "premise_failures"}`` of the installed (or given) stack.
+
+    ``premise_failures`` names the tasks whose starting scene is known to differ under this mujoco
+    version (`PREMISE_FAILURES`; {} when none is known, also for a version never checked).
+    """
+    v = sim_versions() if v is None else v
+    mujoco, robosuite = v.get("mujoco") or "", v.get("robosuite") or ""
+    verified = mujoco in VERIFIED_MUJOCO and robosuite.startswith(VERIFIED_ROBOSUITE_PREFIX)
+    failures = {suite: list(ids) for suite, ids in PREMISE_FAILURES.get(mujoco, {}).items()}
+    warning = "" if verified else (
+        f"{UNVERIFIED_WARNING} (mujoco {mujoco or 'missing'}, robosuite {robosuite or 'missing'}; verified: mujoco "
+        f"{', '.join(VERIFIED_MUJOCO)} with robosuite {VERIFIED_ROBOSUITE_PREFIX}x; docs/SIM_STACK.md)")
+    return {"verified": verified, "warning": warning, "premise_failures": failures}
+
+
+def premise_failures_in(status: dict, tasks: dict[str, list[int]] | list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The (suite, task) pairs among `tasks` whose starting scene differs under the stack of `status`."""
+    pairs = [(s, int(t)) for s, ids in tasks.items() for t in ids] if isinstance(tasks, dict) else tasks
+    known = status.get("premise_failures", {})
+    return [(s, t) for s, t in pairs if t in known.get(s, [])]
