@@ -13,6 +13,7 @@ import numpy as np
 from libero_eval.demos.waypoints import (Context, PlanBuilder, Scene, Waypoint, pick_and_place, quat_xyzw_to_mat,
                                          wrap_half_pi, yaw_of)
 
+
 def collision_box(scene: Scene, obj: str) -> tuple[np.ndarray, np.ndarray]:
     """Bounds (lo, hi) of `obj`'s collision boxes in its body frame (an upright object's size)."""
     m, d = scene.model, scene.sim.data
