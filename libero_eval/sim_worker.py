@@ -174,7 +174,7 @@ def worker_main(conn, env_vars: dict[str, str] | None = None) -> None:
     try:  # import the simulator stack now, so the first trial does not pay for it
         from libero_eval import env as lenv
 
-        lenv._libero()
+        lenv.libero_api()
         conn.send(("ok", {"pid": os.getpid()}))
     except Exception:
         conn.send(("error", traceback.format_exc(limit=8)))

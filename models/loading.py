@@ -203,8 +203,7 @@ def load_runner(source: Optional[str | os.PathLike], cfg: Optional[Config | dict
         if not looks_like_hub_id(source):
             raise CheckpointError(f"checkpoint not found: {source}")
         path = _download(str(source))
-    if (path / "adapter_config.json").is_file():
-        from models.lora import load_lora_runner  # LoRA adapter checkpoint: base + adapter
+    if (path / "adapter_config.json").is_file():  # LoRA adapter checkpoint: base + adapter
         return load_lora_runner(path, cfg, dtype)
     config_file = path / CONFIG_NAME
     if config_file.is_file():
@@ -217,3 +216,27 @@ def load_runner(source: Optional[str | os.PathLike], cfg: Optional[Config | dict
     weights = _weights_in_dir(path)
     load_state_dict_strict(runner, read_state_dict(weights), str(weights))
     return runner
+
+
+# LoRA checkpoints (models/lora.py writes them) load here, as one more kind of checkpoint folder.
+LORA_BASE_FILE = "rdt_base.json"  # {"base": <where the base weights come from>}
+
+
+def load_lora_runner(directory: str | os.PathLike, cfg: Optional[Config | dict] = None,
+                     dtype: torch.dtype = torch.float32, merge: bool = True):
+    """Base (from rdt_base.json) + adapter; merged into a plain RDTRunner unless ``merge=False``."""
+    from peft import PeftModel
+
+    directory = Path(directory)
+    base_file = directory / LORA_BASE_FILE
+    if not base_file.is_file():
+        raise CheckpointError(f"{directory} is a LoRA adapter without {LORA_BASE_FILE}: cannot tell its base model")
+    base_source = json.loads(base_file.read_text())["base"]
+    base_path = Path(base_source)
+    if not base_path.is_absolute() and not base_path.exists() and (directory / base_source).exists():
+        base_path = directory / base_source
+    base = load_runner(str(base_path) if base_path.exists() else base_source, cfg, dtype)
+    model = PeftModel.from_pretrained(base, str(directory))
+    if merge:
+        return model.merge_and_unload()
+    return model

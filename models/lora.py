@@ -3,7 +3,8 @@
 Only the adapter (and the small modules trained in full, by default the state adaptor, which must
 learn LIBERO's slot usage) is saved: megabytes instead of gigabytes. The checkpoint folder records
 where its base weights come from (``rdt_base.json``), so evaluation rebuilds base + adapter, and
-``scripts/merge_lora.py`` writes a plain full checkpoint.
+``scripts/merge_lora.py`` writes a plain full checkpoint. Loading is `models.loading`'s
+(`load_lora_runner`), so that loading a checkpoint folder never needs this module.
 """
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence
 
-import torch
+from models.loading import LORA_BASE_FILE as BASE_FILE
+from models.loading import load_lora_runner  # noqa: F401 (a LoRA checkpoint loads like any other)
 
 log = logging.getLogger(__name__)
 
-BASE_FILE = "rdt_base.json"
 # Linear layers of every DiT block (self-attention, cross-attention, MLP).
 DEFAULT_TARGETS = ("attn.qkv", "attn.proj", "cross_attn.q", "cross_attn.kv", "cross_attn.proj",
                    "ffn.fc1", "ffn.fc2")
@@ -49,25 +50,3 @@ def save_lora(model, directory: str | os.PathLike, base_source: str, state_dict:
     model.save_pretrained(str(directory), state_dict=state_dict)
     with open(directory / BASE_FILE, "w") as f:
         json.dump({"base": str(base_source)}, f, indent=2)
-
-
-def load_lora_runner(directory: str | os.PathLike, cfg: Optional[dict] = None,
-                     dtype: torch.dtype = torch.float32, merge: bool = True):
-    """Base (from rdt_base.json) + adapter; merged into a plain RDTRunner unless ``merge=False``."""
-    from peft import PeftModel
-
-    from models.loading import CheckpointError, load_runner
-
-    directory = Path(directory)
-    base_file = directory / BASE_FILE
-    if not base_file.is_file():
-        raise CheckpointError(f"{directory} is a LoRA adapter without {BASE_FILE}: cannot tell its base model")
-    base_source = json.loads(base_file.read_text())["base"]
-    base_path = Path(base_source)
-    if not base_path.is_absolute() and not base_path.exists() and (directory / base_source).exists():
-        base_path = directory / base_source
-    base = load_runner(str(base_path) if base_path.exists() else base_source, cfg, dtype)
-    model = PeftModel.from_pretrained(base, str(directory))
-    if merge:
-        return model.merge_and_unload()
-    return model

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------- setup
 def resolve_tasks(specs: Sequence[str]) -> list[Task]:
     from libero_eval import env as lenv
-    from scripts import scripted_expert as se
+    from libero_eval.demos import expert as se
 
     tasks = []
     for spec in specs:
@@ -144,10 +144,10 @@ def ensure_encoders(cfg: dict, logs: Path) -> None:
 
 def ensure_demos(task: Task, args, cache: Path, logs: Path) -> Path:
     """Expert demos of `task` from randomised resets, recorded once per (format, count, seed)."""
-    from scripts import make_demo_dataset as mdd
+    from libero_eval.demos.recording import output_path
 
     out = cache / f"{args.format}_n{args.episodes}_seed{args.seed}"
-    path = mdd.output_path(out, task.suite, task.name)
+    path = output_path(out, task.suite, task.name)
     if not path.is_file():
         run([sys.executable, "-m", "scripts.make_expert_dataset", "--suite", task.suite, "--tasks", task.name,
              "--episodes", str(args.episodes), "--format", args.format, "--seed", str(args.seed), "--out", str(out),
@@ -157,7 +157,7 @@ def ensure_demos(task: Task, args, cache: Path, logs: Path) -> Path:
 
 def expert_success(task: Task, trials: int, cache: Path) -> dict:
     """The scripted expert on the same init states the policy is evaluated on (cached)."""
-    from scripts import scripted_expert as se
+    from libero_eval.demos import expert as se
 
     f = cache / "expert_success" / f"{task.suite}__{task.name}__{trials}.json"
     if f.is_file():

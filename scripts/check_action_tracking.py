@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[TrackingResult] = []
     with tempfile.TemporaryDirectory(prefix="rdt_tracking_") as tmp:
         if not args.no_generate:
-            from scripts.make_demo_dataset import make_dataset
+            from libero_eval.demos.motion import make_dataset
 
             files += make_dataset(args.suite, [args.task], args.episodes, tmp, fmt=args.format, progress=False)
         if not files:

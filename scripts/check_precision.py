@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = list(args.files) + ([] if args.no_fixture else [FIXTURE])
     with tempfile.TemporaryDirectory(prefix="rdt_precision_") as tmp:
         if not args.no_generate:
-            from scripts.make_demo_dataset import make_dataset
+            from libero_eval.demos.motion import make_dataset
 
             files += make_dataset("libero_goal", [1], 1, tmp, fmt="raw", progress=False)
         if not files:

@@ -106,10 +106,6 @@ class DemoResult:
 # ------------------------------------------------------------------------------------------------
 # Simulator helpers
 # ------------------------------------------------------------------------------------------------
-def _inner(env):
-    return getattr(env, "env", env)
-
-
 def _raw_model(inner):
     m = inner.sim.model
     return getattr(m, "_model", m)
@@ -178,7 +174,7 @@ def apply_body_poses(env, poses: dict[str, tuple[np.ndarray, np.ndarray]], tol: 
     """
     import mujoco
 
-    inner = _inner(env)
+    inner = lenv.inner_env(env)
     m = _raw_model(inner)
     moved = 0.0
     for name, (pos, quat) in poses.items():
@@ -207,7 +203,7 @@ def set_state(env, state: np.ndarray, gripper_hidden: np.ndarray | None) -> None
     Physically the same as `libero_eval.env.reset_to_state`, without LIBERO's forced observation
     update (which renders both cameras; the images are not needed here).
     """
-    inner = _inner(env)
+    inner = lenv.inner_env(env)
     inner.sim.set_state_from_flattened(np.asarray(state, dtype=np.float64))
     inner.sim.forward()
     lenv.refresh_controller(env, lenv.GRIPPER_OPEN)
@@ -232,7 +228,7 @@ def recorded_eef(env, states: np.ndarray) -> np.ndarray:
 
 def replay_open_loop(env, states, actions, ee_pos_obs, rec_eef, obj_index, poses=None) -> tuple[dict, list]:
     """Open-loop replay from states[0]; returns (metrics, gripper hidden state after each action)."""
-    inner = _inner(env)
+    inner = lenv.inner_env(env)
     reset_scene(env, poses)
     set_state(env, states[0], GRIPPER_HIDDEN_OPEN)
     live_states, live_eef, live_obs_eef, hidden = [], [], [], []
@@ -267,7 +263,7 @@ def one_step_errors(env, states, actions, rec_eef, obj_index, hidden_after,
     With `images` (a camera env), the images observed after each step are appended to it: they are
     rendered exactly as LIBERO's playback rendered the recorded ones (kinematics of the last substep).
     """
-    inner = _inner(env)
+    inner = lenv.inner_env(env)
     eef_err, obj_err, q_err = [], [], []
     for t in range(len(actions) - 1):
         before = GRIPPER_HIDDEN_OPEN if t == 0 else hidden_after[t - 1]
@@ -351,7 +347,7 @@ def check_file(path: str | Path, max_demos: int | None = None, pixels: bool = Tr
         phys = lenv.make_env(suite, task_id, resolution=h, seed=0, use_camera_obs=False, ignore_done=True)
         cam = lenv.make_env(suite, task_id, resolution=h, seed=0, ignore_done=True) if pixels else None
         try:
-            obj_index = object_qpos_index(_inner(phys))
+            obj_index = object_qpos_index(lenv.inner_env(phys))
             n_env = len(lenv.sim_state(phys))
             rng = np.random.default_rng(0)
             for i, demo in enumerate(demos):
@@ -360,7 +356,7 @@ def check_file(path: str | Path, max_demos: int | None = None, pixels: bool = Tr
                 if states.shape[1] != n_env:
                     raise lh5.LiberoDataError(path, f"state size {states.shape[1]} != simulator's {n_env}", key=f"data/{demo}/states")
                 if state_noise:
-                    nq = _raw_model(_inner(phys)).nq
+                    nq = _raw_model(lenv.inner_env(phys)).nq
                     states = states.copy()
                     states[:, 1:1 + nq] += rng.normal(0.0, state_noise, size=(len(states), nq))
                 actions = np.asarray(g["actions"][()], dtype=np.float64)

@@ -126,7 +126,7 @@ def random_so400m(out: Path) -> Path:
 def correctness(cfg: dict, device: torch.device, dtype: torch.dtype) -> list[dict]:
     from models.loading import build_runner
     from scripts import check_precision
-    from scripts._parity import dit_forward, runner_from_fixture_config
+    from models.parity import dit_forward, runner_from_fixture_config
 
     rows = []
     for path in PARITY:

@@ -51,7 +51,7 @@ def fixture_suite(tmp_path_factory, libero_fixture_file) -> dict:
     return {"suites": suites, "stats": stats, "root": root}
 
 
-# Simulator-made demo files (scripts/make_demo_dataset.py), built once per session and shared.
+# Simulator-made demo files (libero_eval.demos.motion), built once per session and shared.
 SIM_DEMO_SUITE = "libero_goal"
 SIM_DEMO_TASK = 1  # put_the_bowl_on_the_stove: the same task as the LIBERO-made fixture file
 SIM_DEMO_EPISODES = 2
@@ -62,7 +62,7 @@ SIM_DEMO_LENGTH_SCALE = 0.7  # ~35 recorded steps per demo keeps the simulator t
 def sim_demo_dir(tmp_path_factory) -> Path:
     """Root with ``libero_goal/put_the_bowl_on_the_stove_demo.hdf5``: 2 raw-layout demos (128x128)
     rolled out in the LIBERO simulator, written in LIBERO's create_dataset layout."""
-    from scripts.make_demo_dataset import make_dataset
+    from libero_eval.demos.motion import make_dataset
 
     root = tmp_path_factory.mktemp("sim_demos")
     make_dataset(SIM_DEMO_SUITE, [SIM_DEMO_TASK], SIM_DEMO_EPISODES, root, fmt="raw", seed=0,
@@ -73,7 +73,7 @@ def sim_demo_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sim_demo_no_noops_dir(tmp_path_factory) -> Path:
     """Same task and episodes in the OpenVLA-style no-noops layout (256x256, obs before action)."""
-    from scripts.make_demo_dataset import make_dataset
+    from libero_eval.demos.motion import make_dataset
 
     root = tmp_path_factory.mktemp("sim_demos_no_noops")
     make_dataset(SIM_DEMO_SUITE, [SIM_DEMO_TASK], SIM_DEMO_EPISODES, root, fmt="no_noops", seed=0,

@@ -1,5 +1,5 @@
-"""scripts/make_demo_dataset.py: simulator-made files match the layout of LIBERO's create_dataset
-(the shared fixture file), with the raw alignment (states[t] before, obs[t] after actions[t]),
+"""libero_eval.demos.recording (scripts/make_demo_dataset.py): simulator-made files match the layout
+of LIBERO's create_dataset (the shared fixture file), with the raw alignment (states[t] before, obs[t] after actions[t]),
 OpenGL (upside-down) images, cap_index applied; and the no-noops variant."""
 import json
 from pathlib import Path
@@ -10,6 +10,8 @@ import pytest
 
 from policy.libero_mapping import NOOP_EPS
 from libero_eval import env as lenv
+from libero_eval.demos import motion
+from libero_eval.demos import recording as rec
 from scripts import make_demo_dataset as mdd
 
 pytestmark = pytest.mark.sim
@@ -60,7 +62,7 @@ def test_layout_matches_libero_fixture(raw_file, libero_fixture_file):
         assert json.loads(a["env_args"]) == json.loads(b["env_args"])  # same env kwargs, 128x128, OSC_POSE
         for k in ("env_name", "problem_info", "bddl_file_name", "bddl_file_content", "macros_image_convention"):
             assert a[k] == b[k], k
-        assert a["generator"] == mdd.GENERATOR and int(a["generator_seed"]) == 0 and a["layout"] == "raw"
+        assert a["generator"] == motion.GENERATOR and int(a["generator_seed"]) == 0 and a["layout"] == "raw"
         assert f["data/demo_0"].attrs["model_file"].startswith("<mujoco")
 
 
@@ -80,9 +82,9 @@ def test_counts_flags_and_cap_index(raw_file):
             np.testing.assert_array_equal(g.attrs["init_state"], g["states"][0])
             # cap_index: the first 5 recorded steps are gone. Recording starts after the 10 settle
             # steps, so the first kept state is at sim time (10 + 5) * 0.05 s.
-            assert g["states"][0, 0] == pytest.approx((lenv.NUM_STEPS_WAIT + mdd.CAP_INDEX) / lenv.CONTROL_FREQ)
+            assert g["states"][0, 0] == pytest.approx((lenv.NUM_STEPS_WAIT + rec.CAP_INDEX) / lenv.CONTROL_FREQ)
             params = json.loads(g.attrs["motion_params"])
-            assert n == sum(params["phase_steps"]) - mdd.CAP_INDEX
+            assert n == sum(params["phase_steps"]) - rec.CAP_INDEX
             a = g["actions"][()]
             assert np.all(np.abs(a) <= 1.0) and set(np.unique(a[:, 6])) <= {-1.0, 1.0}
             assert (a[:, 6] == 1.0).any()  # the gripper closes at some point
@@ -133,7 +135,7 @@ def test_images_as_rendered_upside_down(raw_file, libero_fixture_file):
     flipped = np.abs(ours - ref[::-1]).mean()
     assert same < 0.6 * flipped, (same, flipped)
     # And it is exactly what the env renders for that state (robosuite's OpenGL convention).
-    env = lenv.make_env("libero_goal", 1, resolution=128, seed=0, camera_names=mdd.DATASET_CAMERAS)
+    env = lenv.make_env("libero_goal", 1, resolution=128, seed=0, camera_names=rec.DATASET_CAMERAS)
     try:
         env.reset()
         obs = env.regenerate_obs_from_state(states[4])  # obs[3] was observed in states[4]

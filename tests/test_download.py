@@ -1,6 +1,6 @@
-"""download_libero.py: no network -> one clear line, non-zero exit, nothing in place; staged
-downloads are verified before an atomic rename; --verify (shared with scripts/verify_dataset.py)
-on the LIBERO-made fixture file and on corrupted copies."""
+"""download_libero.py (data.download, data.hub, data.verify): no network -> one clear line, non-zero
+exit, nothing in place; staged downloads are verified before an atomic rename; --verify (shared with
+scripts/verify_dataset.py) on the LIBERO-made fixture file and on corrupted copies."""
 import os
 import shutil
 import subprocess
@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 import download_libero as dl
+from data import hub
+from data import verify as dv
 from scripts import verify_dataset as vd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +46,9 @@ def fake_hub(monkeypatch, libero_fixture_file):
 
     state = {"content": "good", "calls": 0}
     size = libero_fixture_file.stat().st_size
-    remote = [dl.RemoteFile(f"libero_goal/{FIXTURE_NAME}", size, None)]
-    monkeypatch.setattr(dl, "probe_endpoint", lambda *a, **k: None)
-    monkeypatch.setattr(dl, "list_remote", lambda *a, **k: remote)
+    remote = [hub.RemoteFile(f"libero_goal/{FIXTURE_NAME}", size, None)]
+    monkeypatch.setattr(hub, "probe_endpoint", lambda *a, **k: None)
+    monkeypatch.setattr(hub, "list_remote", lambda *a, **k: remote)
 
     def fake_download(repo_id, filename, repo_type=None, revision=None, local_dir=None, **kw):
         state["calls"] += 1
@@ -97,7 +99,7 @@ def test_verify_fixture(suite_dir, capsys):
     out = capsys.readouterr().out
     row = [ln for ln in out.splitlines() if ln.startswith("libero_goal")][0].split()
     assert row == ["libero_goal", "1", "3", "213", "1", "raw", "0"]
-    rep = vd.verify_file(suite_dir / FIXTURE_NAME)
+    rep = dv.verify_file(suite_dir / FIXTURE_NAME)
     assert rep.ok and rep.measured == "raw" and rep.layout == "raw"
     assert rep.instruction == "put the bowl on the stove"
 

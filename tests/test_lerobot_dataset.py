@@ -264,7 +264,7 @@ def test_hub_id_offline_is_one_clear_line(tmp_path, monkeypatch):
 def test_hub_id_resolves_through_snapshot_download(lerobot_root, tmp_path, monkeypatch):
     import huggingface_hub
 
-    import download_libero as dl
+    from data import hub
 
     calls = []
 
@@ -272,7 +272,7 @@ def test_hub_id_resolves_through_snapshot_download(lerobot_root, tmp_path, monke
         calls.append((repo_id, repo_type, revision))
         return str(lerobot_root / "v30_video")
 
-    monkeypatch.setattr(dl, "probe_endpoint", lambda *a, **k: None)
+    monkeypatch.setattr(hub, "probe_endpoint", lambda *a, **k: None)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
     ds = LiberoDataset(cfg(), {"lr": {"path": "someone/libero_lerobot", "format": "lerobot", "revision": "v1"}},
                        root=tmp_path)
@@ -305,7 +305,7 @@ def fake_lerobot_hub(monkeypatch, lerobot_root):
     """snapshot_download writes the chosen fixture set (or a damaged copy) into local_dir."""
     import huggingface_hub
 
-    import download_libero as dl
+    from data import hub
 
     state = {"set": "v21_video", "damage": None, "calls": []}
 
@@ -316,7 +316,7 @@ def fake_lerobot_hub(monkeypatch, lerobot_root):
             (Path(local_dir) / state["damage"]).unlink()
         return local_dir
 
-    monkeypatch.setattr(dl, "probe_endpoint", lambda *a, **k: None)
+    monkeypatch.setattr(hub, "probe_endpoint", lambda *a, **k: None)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
     return state
 

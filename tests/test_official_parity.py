@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from configs.loader import load_config
-from scripts._parity import dit_forward, runner_from_fixture_config
+from models.parity import dit_forward, runner_from_fixture_config
 
 ATOL = 1e-5
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

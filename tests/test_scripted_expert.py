@@ -1,6 +1,6 @@
-"""scripts/scripted_expert.py solves a LIBERO task in the simulator from privileged state, and
-scripts/make_expert_dataset.py writes its successful episodes (randomised resets, ending at done)
-in LIBERO's HDF5 layout, readable by the repo's dataset."""
+"""The scripted expert (libero_eval.demos.expert) solves a LIBERO task in the simulator from privileged
+state, and libero_eval.demos.expert_data (scripts/make_expert_dataset.py) writes its successful
+episodes (randomised resets, ending at done) in LIBERO's HDF5 layout, readable by the repo's dataset."""
 import json
 
 import h5py
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from libero_eval import env as lenv
-from scripts import make_demo_dataset as mdd
-from scripts import make_expert_dataset as med
-from scripts import scripted_expert as se
+from libero_eval.demos import expert as se
+from libero_eval.demos import expert_data as med
+from libero_eval.demos import recording as rec
+from libero_eval.demos import waypoints as wp
 
 pytestmark = [pytest.mark.slow, pytest.mark.sim]
 
@@ -40,12 +41,12 @@ def test_broken_expert_fails(monkeypatch):
 
 def test_geometry_helpers():
     for angle in (0.3, -1.2, 2.5):
-        R = se.rot_z(angle) @ se.R_DOWN
-        np.testing.assert_allclose(se.mat_to_axisangle(se.rot_z(angle)), [0, 0, angle], atol=1e-9)
-        np.testing.assert_allclose(se.mat_to_axisangle(R @ R.T), 0, atol=1e-9)
-    np.testing.assert_allclose(np.linalg.norm(se.mat_to_axisangle(se.R_DOWN)), np.pi, atol=1e-6)
-    assert se.wrap_half_pi(np.pi) == pytest.approx(0.0, abs=1e-12)
-    assert se.wrap_half_pi(np.pi + 0.2) == pytest.approx(0.2)
+        R = wp.rot_z(angle) @ wp.R_DOWN
+        np.testing.assert_allclose(wp.mat_to_axisangle(wp.rot_z(angle)), [0, 0, angle], atol=1e-9)
+        np.testing.assert_allclose(wp.mat_to_axisangle(R @ R.T), 0, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(wp.mat_to_axisangle(wp.R_DOWN)), np.pi, atol=1e-6)
+    assert wp.wrap_half_pi(np.pi) == pytest.approx(0.0, abs=1e-12)
+    assert wp.wrap_half_pi(np.pi + 0.2) == pytest.approx(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def expert_files(tmp_path_factory):
 
 def test_expert_dataset_layout_and_success(expert_files):
     raw, _ = expert_files
-    assert raw == mdd.output_path(raw.parents[1], SUITE, TASK) and raw.is_file()
+    assert raw == rec.output_path(raw.parents[1], SUITE, TASK) and raw.is_file()
     assert not list(raw.parent.glob(".*tmp*"))
     with h5py.File(raw, "r") as f:
         data = f["data"]
@@ -75,7 +76,7 @@ def test_expert_dataset_layout_and_success(expert_files):
             a = d["actions"][()]
             assert np.all(np.abs(a) <= 1.0) and set(np.unique(a[:, 6])) == {-1.0, 1.0}
             # the episode ended at success: well inside the budget
-            assert n + mdd.CAP_INDEX < lenv.max_steps(SUITE)
+            assert n + rec.CAP_INDEX < lenv.max_steps(SUITE)
             # randomised reset, not one of the benchmark's init states (objects >= 1 mm away)
             assert float(d.attrs["min_init_state_dist"]) > 1e-3
         assert int(data.attrs["total"]) == total
@@ -114,5 +115,5 @@ def test_expert_dataset_deterministic_across_layouts(expert_files):
         a_raw, a_nn = f["data/demo_0/actions"][()], g["data/demo_0/actions"][()]
         assert int(f["data/demo_0"].attrs["reset_seed"]) == int(g["data/demo_0"].attrs["reset_seed"])
         s_raw, s_nn = f["data/demo_0/states"][()], g["data/demo_0/states"][()]
-    np.testing.assert_array_equal(a_nn[mdd.CAP_INDEX:], a_raw)
-    np.testing.assert_allclose(s_nn[mdd.CAP_INDEX:], s_raw, atol=1e-9)
+    np.testing.assert_array_equal(a_nn[rec.CAP_INDEX:], a_raw)
+    np.testing.assert_allclose(s_nn[rec.CAP_INDEX:], s_raw, atol=1e-9)

@@ -1,4 +1,4 @@
-"""The data path on files rolled out in the LIBERO simulator (scripts/make_demo_dataset.py), both
+"""The data path on files rolled out in the LIBERO simulator (libero_eval.demos), both
 layouts: exact index counts, the state/chunk pairing, and encode -> decode round trips."""
 import json
 

@@ -1,0 +1,339 @@
+"""Record simulator episodes and write them in the layout of LIBERO's own ``scripts/create_dataset.py``.
+
+(github.com/Lifelong-Robot-Learning/LIBERO; a file made by that code is ``tests/fixtures/libero_format``.)
+
+- ``raw`` (128x128 by default): ``states[t]`` is the mujoco state BEFORE ``actions[t]``, ``obs/*[t]``
+  is observed AFTER ``actions[t]``; the first ``CAP_INDEX = 5`` recorded steps are dropped; images as
+  rendered (OpenGL convention, upside-down); rewards/dones zero but the last 1.
+- ``no_noops`` (OpenVLA-style regeneration, 256x256 by default): the observation is recorded BEFORE
+  each action, and no-op actions (no motion, unchanged gripper) are skipped and not executed.
+
+`record_task_file` is the one writer of ``<out>/<suite>/<task>_demo.hdf5``: it builds the env, asks
+an episode function (the scripted motion of `demo_data`, the expert of `expert_data`) for one
+attempt at a time and writes the kept ones, under a temporary name renamed when complete.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import h5py
+import numpy as np
+
+from libero_eval import env as lenv
+from policy.libero_mapping import noop_mask
+from utils.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+CAP_INDEX = 5  # create_dataset.py drops the first 5 recorded steps of every demo
+FORMATS = ("raw", "no_noops")
+DEFAULT_RESOLUTION = {"raw": 128, "no_noops": 256}
+# create_dataset.py records with this camera order (it shows in env_args).
+DATASET_CAMERAS = ("robot0_eye_in_hand", "agentview")
+
+# A motion: called with each observation, returns a 7-d action; ``length`` is its step budget and
+# ``stop_on_done`` (optional) ends the episode at the env's success.
+Rollout = Callable[[Any, "np.ndarray | None", Callable[[dict], Any]], "tuple[dict, Any]"]
+
+
+def is_noop(action: np.ndarray, prev_action: np.ndarray | None) -> bool:
+    """The data code's no-op rule (`noop_mask`), so demos and ``filter_noops`` agree on what a no-op is.
+
+    As in OpenVLA's regeneration, ``prev_action`` is the last *executed* action (None before any).
+    """
+    pair = [action] if prev_action is None else [prev_action, action]
+    return bool(noop_mask(np.stack(pair))[-1])
+
+
+# ------------------------------------------------------------------------------------------------
+# Rollouts
+# ------------------------------------------------------------------------------------------------
+def obs_record(obs: dict, inner) -> dict:
+    """One step's recorded observation keys, from a live observation."""
+    from robosuite.utils.transform_utils import quat2axisangle
+
+    ee_pos = np.asarray(obs["robot0_eef_pos"], np.float64)
+    ee_ori = np.asarray(quat2axisangle(np.asarray(obs["robot0_eef_quat"])), np.float64)
+    return {
+        "agentview_rgb": np.asarray(obs["agentview_image"], np.uint8),
+        "eye_in_hand_rgb": np.asarray(obs["robot0_eye_in_hand_image"], np.uint8),
+        "ee_pos": ee_pos,
+        "ee_ori": ee_ori,
+        "ee_states": np.concatenate([ee_pos, ee_ori]),
+        "gripper_states": np.asarray(obs["robot0_gripper_qpos"], np.float64),
+        "joint_states": np.asarray(obs["robot0_joint_pos"], np.float64),
+        "robot_states": np.asarray(inner.get_robot_state_vector(obs), np.float64),
+    }
+
+
+def start_episode(env, init_state: np.ndarray | None) -> dict:
+    """Reset, jump to `init_state` (None: keep the placement env.reset() sampled), settle."""
+    env.reset()
+    if init_state is None:
+        lenv.refresh_controller(env, lenv.GRIPPER_OPEN)
+    else:
+        lenv.reset_to_state(env, init_state, lenv.GRIPPER_OPEN)
+    return lenv.settle(env)
+
+
+def _stack(steps: list[dict], states: list, actions: list) -> dict:
+    out = {k: np.stack([s[k] for s in steps]) for k in steps[0]}
+    out["states"] = np.stack(states).astype(np.float64)
+    out["actions"] = np.stack(actions).astype(np.float64)
+    return out
+
+
+def rollout_raw(env, init_state: np.ndarray | None, make_motion: Callable[[dict], Any]) -> tuple[dict, Any]:
+    """Record (state before, action, obs after) per step; drop the first CAP_INDEX steps.
+
+    The motion runs for ``motion.length`` steps, or until the env reports success when the
+    motion has ``stop_on_done`` set (the scripted expert: episodes end at ``done``)."""
+    inner = lenv.inner_env(env)
+    obs = start_episode(env, init_state)
+    motion = make_motion(obs)
+    states, actions, steps, done = [], [], [], False
+    for _ in range(motion.length):
+        action = motion(obs)
+        states.append(lenv.sim_state(env))
+        obs, _, done, _ = env.step(action)
+        actions.append(action)
+        steps.append(obs_record(obs, inner))
+        if done and getattr(motion, "stop_on_done", False):
+            break
+    demo = _stack(steps[CAP_INDEX:], states[CAP_INDEX:], actions[CAP_INDEX:])
+    demo["success"] = bool(done)
+    return demo, motion
+
+
+def rollout_no_noops(env, init_state: np.ndarray | None, make_motion: Callable[[dict], Any]) -> tuple[dict, Any]:
+    """Record (state before, obs before, action); no-op actions are skipped, not executed.
+
+    Stops at success like `rollout_raw` when the motion has ``stop_on_done`` set."""
+    inner = lenv.inner_env(env)
+    obs = start_episode(env, init_state)
+    motion = make_motion(obs)
+    states, actions, steps, done, prev = [], [], [], False, None
+    for _ in range(motion.length):
+        action = motion(obs)
+        if is_noop(action, prev):
+            continue
+        states.append(lenv.sim_state(env))
+        steps.append(obs_record(obs, inner))
+        actions.append(action)
+        obs, _, done, _ = env.step(action)
+        prev = action
+        if done and getattr(motion, "stop_on_done", False):
+            break
+    demo = _stack(steps, states, actions)
+    demo["success"] = bool(done)
+    return demo, motion
+
+
+ROLLOUTS: dict[str, Rollout] = {"raw": rollout_raw, "no_noops": rollout_no_noops}
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing (layout of LIBERO's create_dataset.py)
+# ------------------------------------------------------------------------------------------------
+def file_attrs(env, suite, task_id: int, task, resolution: int, fmt: str, seed: int, args: dict,
+               generator: str) -> dict:
+    """``data`` group attributes, as create_dataset.py writes them, plus provenance."""
+    import robosuite
+
+    import libero.libero.envs.bddl_utils as bddl_utils
+
+    bddl_abs = lenv.task_bddl_path(suite, task_id)
+    bddl_rel = f"libero/libero/bddl_files/{task.problem_folder}/{task.bddl_file}"
+    inner = lenv.inner_env(env)
+    env_kwargs = {
+        "robots": ["Panda"],
+        "controller_configs": robosuite.load_controller_config(default_controller="OSC_POSE"),
+        "bddl_file_name": bddl_rel,
+        "has_renderer": False,
+        "has_offscreen_renderer": True,
+        "ignore_done": True,
+        "use_camera_obs": True,
+        "camera_depths": False,
+        "camera_names": list(DATASET_CAMERAS),
+        "reward_shaping": True,
+        "control_freq": lenv.CONTROL_FREQ,
+        "camera_heights": resolution,
+        "camera_widths": resolution,
+        "camera_segmentations": None,
+    }
+    problem_info = bddl_utils.get_problem_info(str(bddl_abs))
+    env_args = {
+        "type": 1,
+        "env_name": type(inner).__name__,
+        "problem_name": problem_info["problem_name"],
+        "bddl_file": bddl_rel,
+        "env_kwargs": env_kwargs,
+    }
+    return {
+        "env_name": type(inner).__name__,
+        "problem_info": json.dumps(problem_info),
+        "env_args": json.dumps(env_args),
+        "bddl_file_name": bddl_rel,
+        "bddl_file_content": Path(bddl_abs).read_text(encoding="utf-8"),
+        "macros_image_convention": "opengl",
+        # provenance (not written by create_dataset.py; readers ignore unknown attrs)
+        "layout": fmt,
+        "generator": generator,
+        "generator_seed": np.int64(seed),
+        "generator_args": json.dumps(args, sort_keys=True),
+    }
+
+
+def write_demo(grp: h5py.Group, demo: dict, model_xml: str, extra_attrs: dict) -> int:
+    """One ``demo_i`` group; returns its number of samples."""
+    n = len(demo["actions"])
+    obs_grp = grp.create_group("obs")
+    for key in ("gripper_states", "joint_states", "ee_states", "ee_pos", "ee_ori", "agentview_rgb", "eye_in_hand_rgb"):
+        obs_grp.create_dataset(key, data=demo[key])
+    grp.create_dataset("actions", data=demo["actions"])
+    grp.create_dataset("states", data=demo["states"])
+    grp.create_dataset("robot_states", data=demo["robot_states"])
+    flags = np.zeros(n, np.uint8)
+    flags[-1] = 1
+    grp.create_dataset("rewards", data=flags)
+    grp.create_dataset("dones", data=flags.copy())
+    grp.attrs["num_samples"] = np.int64(n)
+    grp.attrs["model_file"] = model_xml
+    grp.attrs["init_state"] = demo["states"][0]
+    for k, v in extra_attrs.items():
+        grp.attrs[k] = v
+    return n
+
+
+def output_path(out: str | Path, suite: str, task_name: str) -> Path:
+    return Path(out) / suite / f"{task_name}_demo.hdf5"
+
+
+# ------------------------------------------------------------------------------------------------
+# One task file
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class TaskRecording:
+    """What an episode function gets: the task's env (built once per file) and how to roll out."""
+
+    env: Any
+    suite: Any  # the LIBERO benchmark object
+    task_id: int
+    task: Any
+    init_states: np.ndarray
+    rollout: Rollout  # rollout_raw or rollout_no_noops, by the file's format
+    seed: int
+
+
+@dataclass
+class Episode:
+    """One attempt: the demo to write (None: discarded), its extra ``demo_i`` attributes, and the
+    simulated steps it took (settle steps included; for the timing log)."""
+
+    demo: dict | None
+    attrs: dict
+    steps: int
+
+
+EpisodeFn = Callable[[TaskRecording, int], Episode]
+
+
+def resolve_resolution(fmt: str, resolution: int | None) -> int:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    return int(resolution or DEFAULT_RESOLUTION[fmt])
+
+
+def record_task_file(
+    suite: str,
+    task_id: int,
+    out: str | Path,
+    episode: EpisodeFn,
+    *,
+    episodes: int,
+    generator: str,
+    extra_args: dict,
+    max_attempts: int | None = None,
+    fmt: str = "raw",
+    resolution: int | None = None,
+    seed: int = 0,
+    count_attempts: bool = False,
+    overwrite: bool = True,
+    progress: bool = True,
+) -> Path | None:
+    """Write up to `episodes` demos of one task, calling ``episode(recording, attempt)`` for attempts
+    0, 1, ... (at most `max_attempts`, default `episodes`), into ``<out>/<suite>/<task>_demo.hdf5``.
+
+    ``generator`` and ``extra_args`` (with the common arguments) are stored as provenance;
+    ``count_attempts`` also stores ``data.attrs["attempts"]``. Returns the path, or None when no
+    attempt was kept (then no file is written).
+    """
+    resolution = resolve_resolution(fmt, resolution)
+    if episodes < 1:
+        raise ValueError("episodes must be >= 1")
+    suite_obj = lenv.get_suite(suite)
+    task = lenv.get_task(suite_obj, task_id)
+    path = output_path(out, suite, task.name)
+    if path.exists() and not overwrite:
+        log.info("%s exists, skipping (use --overwrite)", path)
+        return path
+    init_states = lenv.get_task_init_states(suite_obj, task_id)
+    env = lenv.make_env(suite_obj, task_id, resolution=resolution, seed=seed, camera_names=DATASET_CAMERAS,
+                        ignore_done=True, reward_shaping=True)
+    args = {"suite": suite, "task_id": task_id, "episodes": episodes, "format": fmt, "resolution": resolution,
+            "seed": seed, **extra_args}
+    rec = TaskRecording(env, suite_obj, task_id, task, init_states, ROLLOUTS[fmt], seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                data = f.create_group("data")
+                for k, v in file_attrs(env, suite_obj, task_id, task, resolution, fmt, seed, args, generator).items():
+                    data.attrs[k] = v
+                kept, attempts = _record_episodes(data, rec, episode, episodes, max_attempts or episodes, progress)
+                if count_attempts:
+                    data.attrs["attempts"] = np.int64(attempts)
+            if kept == 0:
+                log.warning("%s: no demo kept after %d attempts; no file written", path, attempts)
+                tmp.unlink()  # atomic_path then writes nothing
+                return None
+        return path
+    finally:
+        lenv.close_env(env)
+
+
+def _record_episodes(data: h5py.Group, rec: TaskRecording, episode: EpisodeFn, episodes: int, max_attempts: int,
+                     progress: bool) -> tuple[int, int]:
+    """The attempt loop of `record_task_file`; returns (demos kept, attempts made)."""
+    model_xml = lenv.inner_env(rec.env).sim.model.get_xml()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=episodes, desc=f"{lenv.suite_name(rec.suite)}/{rec.task.name}", unit="demo", leave=False)
+    kept, total, attempts, steps_run, t0 = 0, 0, 0, 0, time.perf_counter()
+    while kept < episodes and attempts < max_attempts:
+        ep = episode(rec, attempts)
+        attempts += 1
+        steps_run += ep.steps
+        if ep.demo is None:
+            continue
+        total += write_demo(data.create_group(f"demo_{kept}"), ep.demo, model_xml, ep.attrs)
+        kept += 1
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    data.attrs["num_demos"] = np.int64(kept)
+    data.attrs["total"] = np.int64(total)
+    dt = time.perf_counter() - t0
+    log.info("%s/%s: %d/%d demos from %d attempts, %d samples, %.1f s (%.3f s per simulated step)",
+             lenv.suite_name(rec.suite), rec.task.name, kept, episodes, attempts, total, dt, dt / max(steps_run, 1))
+    if 0 < kept < episodes:
+        log.warning("%s: only %d/%d demos kept after %d attempts", rec.task.name, kept, episodes, attempts)
+    return kept, attempts
