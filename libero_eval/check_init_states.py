@@ -132,7 +132,7 @@ def check_state(env, state: np.ndarray, seed: int, settle_steps: int) -> dict:
     """Reset into one stored state as evaluation does, settle, and measure what LIBERO says of it."""
     from libero_eval import env as lenv
 
-    inner = lenv._inner(env)
+    inner = lenv.inner_env(env)
     env.seed(int(seed))
     env.reset()
     lenv.reset_to_state(env, state)
@@ -179,7 +179,7 @@ def check_task(suite: str, task_id: int, settings: CheckSettings) -> dict:
     t0 = time.perf_counter()
     env = lenv.make_physics_env(suite_obj, task_id, hard_reset=settings.hard_reset)
     try:
-        inner = lenv._inner(env)
+        inner = lenv.inner_env(env)
         preds = [list(p) for p in inner.parsed_problem["initial_state"]]
         kinds = [premise_kind(inner, p) for p in preds]
         states = []

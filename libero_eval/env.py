@@ -293,7 +293,7 @@ def make_physics_env(suite, task_id: int, hard_reset: bool = True, **env_kwargs)
     """
     suite = _as_suite(suite)
     bddl = task_bddl_path(suite, task_id)
-    _libero()
+    libero_api()
     from libero.libero.envs.env_wrapper import ControlEnv
 
     return ControlEnv(
