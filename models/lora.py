@@ -45,10 +45,13 @@ def is_lora(model) -> bool:
 def save_lora(model, directory: str | os.PathLike, base_source: str, state_dict: Optional[dict] = None) -> None:
     """Adapter weights + config (peft) and the base reference. ``state_dict``: the whole model's
     weights to take the adapter from (gathered ones under ZeRO-3; default: the live model's)."""
+    from utils.atomic import atomic_write_text, set_default_mode
+
     directory = Path(directory)
     model.save_pretrained(str(directory), state_dict=state_dict)
-    with open(directory / BASE_FILE, "w") as f:
-        json.dump({"base": str(base_source)}, f, indent=2)
+    for weights in directory.glob("*.safetensors"):  # peft writes them through safetensors: mode 0600
+        set_default_mode(weights)
+    atomic_write_text(directory / BASE_FILE, json.dumps({"base": str(base_source)}, indent=2))
 
 
 def load_lora_runner(directory: str | os.PathLike, cfg: Optional[dict] = None,
@@ -60,9 +63,19 @@ def load_lora_runner(directory: str | os.PathLike, cfg: Optional[dict] = None,
 
     directory = Path(directory)
     base_file = directory / BASE_FILE
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: {'is a file' if directory.exists() else 'not found'}; expected a LoRA "
+                              f"checkpoint folder (adapter_config.json + {BASE_FILE})")
+    if not (directory / "adapter_config.json").is_file():
+        what = ("a full checkpoint (config.json): it needs no merging" if (directory / "config.json").is_file()
+                else "no LoRA adapter (no adapter_config.json)")
+        raise CheckpointError(f"{directory} is {what}")
     if not base_file.is_file():
         raise CheckpointError(f"{directory} is a LoRA adapter without {BASE_FILE}: cannot tell its base model")
-    base_source = json.loads(base_file.read_text())["base"]
+    try:
+        base_source = json.loads(base_file.read_text())["base"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{base_file}: expected {{\"base\": <path or hub id>}} ({exc!r})") from None
     base_path = Path(base_source)
     if not base_path.is_absolute() and not base_path.exists() and (directory / base_source).exists():
         base_path = directory / base_source
