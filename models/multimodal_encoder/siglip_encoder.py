@@ -37,7 +37,8 @@ def check_encoder_source(name_or_path, what: str) -> None:
                                f"folder (config.json + weights) or a hub id")
     problem = None if p.exists() else missing_local_path(name_or_path)
     if problem:
-        raise EncoderLoadError(f"cannot load the {what} from {problem}")
+        raise EncoderLoadError(f"cannot load the {what} from {problem}; for the tiny CPU setup run "
+                               f"`python -m scripts.make_tiny_encoders` first")
 
 
 class SiglipVisionTower(nn.Module):
