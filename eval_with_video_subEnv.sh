@@ -26,6 +26,14 @@ export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 source scripts/launch_common.sh        # PYTHON
 
+# Shell-side settings are checked here, before anything starts (the Python side checks its flags).
+if [ -n "$PARALLEL_TASKS" ] && ! [[ "$PARALLEL_TASKS" =~ ^[1-9][0-9]*$ ]]; then
+  echo "error: PARALLEL_TASKS=$PARALLEL_TASKS: expected a whole number >= 1 of task processes at a time" >&2; exit 2
+fi
+for t in $TASK_IDS; do
+  [[ "$t" =~ ^[0-9]+$ ]] || { echo "error: TASK_IDS=\"$TASK_IDS\": expected task ids (whole numbers >= 0), got '$t'" >&2; exit 2; }
+done
+
 # Visible GPUs: CUDA_VISIBLE_DEVICES if set, else what nvidia-smi lists, else none (CPU).
 GPUS=()
 if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
@@ -37,7 +45,7 @@ if [ -z "$PARALLEL_TASKS" ]; then PARALLEL_TASKS=$(( ${#GPUS[@]} > 0 ? ${#GPUS[@
 
 if [ -z "$TASK_IDS" ]; then
   N_TASKS=$("$PYTHON" -c "import sys; from libero_eval import env; print(env.get_suite(sys.argv[1]).n_tasks)" \
-            "$DATASET_NAME" 2>/dev/null | tail -n 1) || { echo "unknown suite $DATASET_NAME" >&2; exit 2; }
+            "$DATASET_NAME" 2>/dev/null | tail -n 1) || { echo "error: DATASET_NAME=$DATASET_NAME: unknown suite (see configs/suites.py)" >&2; exit 2; }
   TASK_IDS=$(seq 0 $(( N_TASKS - 1 )))
 fi
 
@@ -47,9 +55,10 @@ PROTOCOL=(${NUM_TRAJ:+--num_trials "$NUM_TRAJ"} ${EXEC_HORIZON:+--exec_horizon "
           ${NUM_ENVS:+--num_envs "$NUM_ENVS"} ${VIDEO:+--video "$VIDEO"})
 # shellcheck disable=SC2206  # SEEDS is a list
 [ -n "$SEEDS" ] && PROTOCOL+=(--seeds $SEEDS)
+# (its own "error: ..." line explains a failure: pass its status on without another line)
 resolved=$("$PYTHON" -m libero_eval.eval_rdt_libero --resolve_only --checkpoint "$CHECKPOINT" \
            --suite "$DATASET_NAME" "${PROTOCOL[@]}" ${RUN_NAME:+--run_name "$RUN_NAME"} "$@" \
-           | tail -n 1) || { echo "[eval] cannot resolve $CHECKPOINT" >&2; exit 2; }
+           | tail -n 1) || exit $?
 IFS=$'\t' read -r CHECKPOINT RUN_NAME <<< "$resolved"
 echo "[eval] checkpoint $CHECKPOINT, run $RUN_NAME"
 
@@ -61,6 +70,7 @@ declare -A PIDS=()
 failed=()
 reap() {  # wait until one task process ends (portable: no `wait -n -p`, which needs bash >= 5.1)
   local pid rc
+  [ "${#PIDS[@]}" -gt 0 ] || return 1  # nothing running: nothing to wait for (never spin)
   while true; do
     for pid in "${!PIDS[@]}"; do
       if ! kill -0 "$pid" 2>/dev/null; then
@@ -77,7 +87,7 @@ reap() {  # wait until one task process ends (portable: no `wait -n -p`, which n
 
 k=0
 for task in $TASK_IDS; do
-  while [ "${#PIDS[@]}" -ge "$PARALLEL_TASKS" ]; do reap; done
+  while [ "${#PIDS[@]}" -ge "$PARALLEL_TASKS" ]; do reap || break; done
   gpu_env=()
   if [ "${#GPUS[@]}" -gt 0 ]; then gpu_env=(env CUDA_VISIBLE_DEVICES="${GPUS[$(( k % ${#GPUS[@]} ))]}"); fi
   echo "[eval] task $task${gpu_env[*]:+ on ${gpu_env[1]}} -> $LOG_DIR/task$task.log"
@@ -87,7 +97,7 @@ for task in $TASK_IDS; do
   PIDS[$!]=$task
   k=$(( k + 1 ))
 done
-while [ "${#PIDS[@]}" -gt 0 ]; do reap; done
+while [ "${#PIDS[@]}" -gt 0 ]; do reap || break; done
 
 "$PYTHON" -m libero_eval.eval_rdt_libero --summarize_only --run_name "$RUN_NAME" --out_root "$OUT_ROOT"
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -26,6 +27,33 @@ __all__ = ["BASE_PRESET", "Config", "ConfigError", "apply_override", "fill_from_
            "read_preset"]
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1's safe loader, with YAML 1.2's floats: ``1e-4`` / ``5E3`` (no dot) are numbers, not
+    strings, as every reader of a recipe expects."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` parsed as YAML (with 1.2 floats); a syntax error is one ``ConfigError`` line naming
+    ``where`` (a file, or the ``--set`` assignment) and the line and column."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML{at}: {problem}") from None
+
+
 def _deep_merge(base: dict, update: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
@@ -37,13 +65,21 @@ def _deep_merge(base: dict, update: dict) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
+    if path.is_dir():
+        raise ConfigError(f"config file {path}: is a folder; expected a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc})") from None
+    data = parse_yaml(text, str(path))
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     parent = data.pop("inherit", None)
+    if parent is not None and not isinstance(parent, str):
+        raise ConfigError(f"{path}: inherit is {parent!r}; expected the file name of a preset (e.g. base.yaml)")
     if parent:
         data = _deep_merge(_read_yaml((path.parent / parent).resolve()), data)
     return data
@@ -64,7 +100,7 @@ def apply_override(cfg: dict, assignment: str) -> None:
             extra = f"; did you mean {hint[0]!r}?" if hint else f"; valid keys: {sorted(options)}"
             raise ConfigError(f"unknown config key {key!r} under {where}{extra}")
         if depth == len(keys) - 1:
-            node[key] = yaml.safe_load(raw)
+            node[key] = parse_yaml(raw, f"--set {assignment}")
         else:
             node = node[key]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -54,12 +55,12 @@ def _one_of(key: str, value: Any, allowed) -> None:
 def _at_least(key: str, value: Optional[float], low: float, optional: bool = False) -> None:
     if value is None and optional:
         return
-    if value is None or value < low:
+    if value is None or not math.isfinite(value) or value < low:  # a NaN passes `value < low`
         raise ConfigError(f"{key} is {value!r}; expected a number >= {low}{' or null' if optional else ''}")
 
 
 def _in_unit(key: str, value: float, closed: bool = False) -> None:
-    if not (0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0):
+    if not (0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0):  # False for a NaN too
         raise ConfigError(f"{key} is {value!r}; expected a number in [0, 1{']' if closed else ')'}")
 
 
@@ -265,6 +266,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         for key in ("num_trials", "exec_horizon", "num_envs"):
             _at_least(f"eval.{key}", getattr(self, key), 1)
+        _at_least("eval.seed", self.seed, 0)  # numpy / the simulators take seeds in [0, 2**32)
         for key in ("max_steps", "resolution", "num_inference_steps"):
             _at_least(f"eval.{key}", getattr(self, key), 1, optional=True)
         _at_least("eval.num_steps_wait", self.num_steps_wait, 0, optional=True)
@@ -354,5 +356,7 @@ def _build(cls: type, raw: Any, prefix: str):
             value = "no"  # YAML 1.1 reads a bare `no` as false
         if not _type_ok(value, annotation):
             raise ConfigError(f"{prefix}{name} is {value!r}; expected {_type_name(annotation)}")
+        if isinstance(value, float) and not math.isfinite(value):  # a NaN passes every bound check
+            raise ConfigError(f"{prefix}{name} is {value!r}; expected a finite number")
         kwargs[name] = float(value) if annotation is float else value
     return cls(**kwargs)

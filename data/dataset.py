@@ -132,46 +132,82 @@ class SuiteSpec:
     options: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
+HDF5_ENTRY_KEYS = ("path", "sample_weight", "layout", "instruction_source", "format")
+
+
+def _read_suites_table(datasets: str | Path | Mapping[str, Any]) -> tuple[dict, str]:
+    """(the table, its name for messages): a JSON object of suite entries."""
+    if isinstance(datasets, Mapping):
+        return dict(datasets), "<dict>"
+    p = Path(datasets)
+    if p.is_dir():
+        raise LiberoDataError(p, "is a folder; expected the datasets config JSON file (configs/finetune_datasets.json)")
+    if not p.is_file():
+        raise LiberoDataError(p, "datasets config not found")
+    try:
+        table = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LiberoDataError(p, f"invalid JSON: {e}") from None
+    if not isinstance(table, dict):
+        raise LiberoDataError(p, f"expected a JSON object {{suite name: {{\"path\": ...}}}} at the top level, got "
+                              f"{type(table).__name__}")
+    return table, str(p)
+
+
+def _check_entry_keys(entry: Mapping[str, Any], src: str, name: str) -> None:
+    """An hdf5 entry holds only the known keys (a misspelled one is refused with the closest)."""
+    import difflib
+
+    for key in entry:
+        if key not in HDF5_ENTRY_KEYS:
+            close = difflib.get_close_matches(str(key), HDF5_ENTRY_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {list(HDF5_ENTRY_KEYS)}"
+            raise LiberoDataError(src, f"unknown key {key!r}{hint}", key=name)
+
+
+def _sample_weight(entry: Mapping[str, Any], src: str, name: str) -> float:
+    weight = entry.get("sample_weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight <= 0:
+        raise LiberoDataError(src, f"sample_weight is {weight!r}; expected a number > 0", key=name)
+    return float(weight)
+
+
+def _suite_spec(name: str, entry: Any, src: str, root: str | Path) -> SuiteSpec:
+    if not isinstance(entry, Mapping) or "path" not in entry:
+        raise LiberoDataError(src, "each suite needs at least {'path': ...}", key=name)
+    if not isinstance(entry["path"], str) or not entry["path"]:
+        raise LiberoDataError(src, f"path is {entry['path']!r}; expected a folder (or hub id) as a string", key=name)
+    path = Path(entry["path"]).expanduser()
+    fmt = entry.get("format", "hdf5")
+    if fmt not in FORMATS:
+        raise LiberoDataError(src, f"format {fmt!r}: expected one of {FORMATS}", key=name)
+    if fmt != lr.FORMAT:
+        _check_entry_keys(entry, src, name)
+    options = lr.parse_entry(entry, src, name) if fmt == lr.FORMAT else {}
+    layout = entry.get("layout", "auto")
+    if layout not in lh.LAYOUT_CHOICES:
+        raise LiberoDataError(src, f"layout {layout!r}: expected one of {lh.LAYOUT_CHOICES}", key=name)
+    weight = _sample_weight(entry, src, name)
+    source = entry.get("instruction_source")
+    source = lh.INSTRUCTION_ALIASES.get(source, source)
+    if source is not None and source not in lh.INSTRUCTION_SOURCES:
+        raise LiberoDataError(src, f"instruction_source {source!r}: expected one of {lh.INSTRUCTION_SOURCES}",
+                              key=name)
+    return SuiteSpec(name, path if path.is_absolute() else Path(root) / path, weight, layout,
+                     None if fmt == lr.FORMAT else source, fmt, options)
+
+
 def load_suite_specs(datasets: str | Path | Mapping[str, Any] = DEFAULT_DATASETS_JSON,
                      suites: Sequence[str] | None = None, root: str | Path = REPO_ROOT) -> list[SuiteSpec]:
     """Parse the suites table (a json path or an already-loaded dict); relative paths are resolved
     against ``root`` (the repo root). Keys starting with ``_`` are comments."""
-    src = str(datasets) if not isinstance(datasets, Mapping) else "<dict>"
-    if not isinstance(datasets, Mapping):
-        p = Path(datasets)
-        if not p.is_file():
-            raise LiberoDataError(p, "datasets config not found")
-        try:
-            datasets = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise LiberoDataError(p, f"invalid JSON: {e}") from None
-    table = {k: v for k, v in datasets.items() if not k.startswith("_")}
+    datasets, src = _read_suites_table(datasets)
+    table = {k: v for k, v in datasets.items() if not str(k).startswith("_")}
     names = list(table) if suites is None else list(suites)
-    specs = []
     for name in names:
         if name not in table:
             raise LiberoDataError(src, f"suite {name!r} not configured; available: {sorted(table)}", key=name)
-        entry = table[name]
-        if not isinstance(entry, Mapping) or "path" not in entry:
-            raise LiberoDataError(src, "each suite needs at least {'path': ...}", key=name)
-        path = Path(entry["path"]).expanduser()
-        fmt = entry.get("format", "hdf5")
-        if fmt not in FORMATS:
-            raise LiberoDataError(src, f"format {fmt!r}: expected one of {FORMATS}", key=name)
-        options = lr.parse_entry(entry, src, name) if fmt == lr.FORMAT else {}
-        layout = entry.get("layout", "auto")
-        if layout not in lh.LAYOUT_CHOICES:
-            raise LiberoDataError(src, f"layout {layout!r}: expected one of {lh.LAYOUT_CHOICES}", key=name)
-        weight = float(entry.get("sample_weight", 1.0))
-        if not weight > 0:
-            raise LiberoDataError(src, f"sample_weight must be > 0, got {weight}", key=name)
-        source = entry.get("instruction_source")
-        source = lh.INSTRUCTION_ALIASES.get(source, source)
-        if source is not None and source not in lh.INSTRUCTION_SOURCES:
-            raise LiberoDataError(src, f"instruction_source {source!r}: expected one of {lh.INSTRUCTION_SOURCES}",
-                                  key=name)
-        specs.append(SuiteSpec(name, path if path.is_absolute() else Path(root) / path, weight, layout,
-                               None if fmt == lr.FORMAT else source, fmt, options))
+    specs = [_suite_spec(name, table[name], src, root) for name in names]
     if not specs:
         raise LiberoDataError(src, "no suites selected")
     return specs
@@ -244,9 +280,8 @@ def _cache_path(spec: SuiteSpec, cfg: DataConfig, cache_dir: Path | None) -> Pat
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, mode=0o644) as tmp:  # other users of the data read the cache too, whatever the umask
         tmp.write_text(json.dumps(obj))
-        os.chmod(tmp, 0o644)  # other users of the data read the cache too, whatever the umask
 
 
 def build_suite_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None = None) -> tuple[dict, str]:

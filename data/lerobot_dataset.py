@@ -88,7 +88,11 @@ def parse_entry(entry: Mapping[str, Any], src: str, name: str) -> dict[str, Any]
     kept on the ``SuiteSpec`` (``source``: the path as written, ``revision``, ``keys``)."""
     unknown = sorted(set(entry) - ENTRY_KEYS)
     if unknown:
-        raise LiberoDataError(src, f"unknown keys {unknown} for a lerobot suite; known: {sorted(ENTRY_KEYS)}", key=name)
+        import difflib
+
+        close = difflib.get_close_matches(str(unknown[0]), sorted(ENTRY_KEYS), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {sorted(ENTRY_KEYS)}"
+        raise LiberoDataError(src, f"unknown keys {unknown} for a lerobot suite; {hint}", key=name)
     layout = entry.get("layout", "auto")
     if layout not in ("auto", LAYOUT):
         raise LiberoDataError(src, f"layout {layout!r}: LeRobot LIBERO data records each observation before its "

@@ -54,7 +54,11 @@ _DEMO_RE = re.compile(r"^demo_(\d+)$")
 class LiberoDataError(UserError, ValueError):
     """Bad or missing LIBERO data; the message names the file (and HDF5 key when there is one)."""
 
-    def __init__(self, path: str | Path, message: str, key: str | None = None):
+    def __init__(self, path: str | Path, message: str | None = None, key: str | None = None):
+        if message is None:  # one string: how a DataLoader worker's exception is re-raised (its text)
+            self.path, self.key = "", None
+            super().__init__(str(path))
+            return
         self.path = str(path)
         self.key = key
         where = f"{self.path}" + (f" [{key}]" if key else "")
@@ -84,7 +88,15 @@ def open_file(path: str | Path) -> h5py.File:
     """Open read-only; a truncated/corrupt file or a file without ``data`` -> ``LiberoDataError``."""
     try:
         f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise LiberoDataError(path, "file not found (deleted or moved? if the dataset changed, the next run "
+                              "re-indexes it)") from None
+    except IsADirectoryError:
+        raise LiberoDataError(path, "is a folder; expected an HDF5 file") from None
     except (OSError, ValueError) as e:
+        if not Path(path).exists():
+            raise LiberoDataError(path, "file not found (deleted or moved? if the dataset changed, the next "
+                                  "run re-indexes it)") from None
         raise LiberoDataError(path, f"cannot open as HDF5 (truncated or corrupt download?): {e}") from None
     if "data" not in f or not isinstance(f["data"], h5py.Group):
         f.close()

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from configs.errors import output_file
+from data.libero_hdf5 import LiberoDataError
 from data.dataset import LiberoDataset
 from policy.libero_mapping import action_mask, state_mask
 from utils.atomic import atomic_write_text
@@ -48,14 +50,16 @@ def compute_suite_stats(dataset: LiberoDataset, suite: str) -> dict[str, Any]:
 
 def merge_stats_file(path: str | Path, new: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Merge ``new`` suites into the json at ``path`` (other suites kept) and write it atomically."""
-    path = Path(path)
+    path = output_file(path, "--out")
     data: dict[str, Any] = {}
     if path.is_file() and path.stat().st_size > 0:
         try:
             data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: existing stats file is not valid JSON ({e}); move it away first") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise LiberoDataError(path, f"existing stats file is not valid JSON ({e}); move it away first") from None
+        if not isinstance(data, dict):
+            raise LiberoDataError(path, f"existing stats file holds a {type(data).__name__}, not {{suite: stats}}; "
+                                  f"move it away first")
     data.update(new)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
     return data

@@ -38,25 +38,30 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
-import sys
+import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from configs.errors import UserError
-from configs.errors import exit_cli
+from configs.errors import UserError, exit_cli, output_dir, require_file, run_cli
 from configs.schema import EVAL_DTYPES, SLOT_SCHEDULES, VIDEO_MODES, ConfigError, EvalConfig
-from configs.suites import EVAL_SUITES, LIBERO_PRO_SUITES, LIBERO_SUITES, UnknownSuiteError, check_suite, perturbations_of
+from configs.suites import EVAL_SUITES, LIBERO_PRO_SUITES, LIBERO_SUITES, check_suite, perturbations_of
 from libero_eval import env as lenv
 from libero_eval.metrics import (
     REPLAY_FIELDS,
+    RunBusyError,
     append_row,
     check_columns,
     check_run_settings,
+    claim_task,
+    record_run_settings,
+    run_lock,
     latest_rows,
     metrics_dir,
     print_robustness,
@@ -134,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
       help="independent (default): each simulator on its own clock; lockstep: every round waits for all")
     # --- outputs
     a("--run_name", default=None, help="name of outs/metrics/<run> and outs/eval_videos/<run> (default: "
-      "<checkpoint name>_<suites>_h<exec_horizon>_s<seeds>)")
+      "[<training run>_]<checkpoint name>_<suites>_h<exec_horizon>_s<seeds>, then every other setting given)")
     a("--out_root", default="outs", help="root of metrics/ and eval_videos/")
     a("--video", choices=VIDEO_MODES, default=None, help="which trials keep an mp4 (default failures)")
     a("--wandb", nargs="?", const="rdt-libero-eval", default=None, metavar="PROJECT",
@@ -159,10 +164,16 @@ def validate_common(args) -> None:
     if args.exec_horizon is not None and not 1 <= args.exec_horizon <= MAX_CHUNK:
         raise EvalInputError(f"--exec_horizon must be in 1..{MAX_CHUNK} (the model predicts {MAX_CHUNK}-step "
                              f"chunks), got {args.exec_horizon}")
-    for flag in ("num_envs", "num_trials", "max_steps"):
+    for flag in ("num_envs", "num_trials", "max_steps", "torch_threads", "num_inference_steps", "resolution"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise EvalInputError(f"--{flag} must be >= 1, got {value}")
+    bad = [s for s in (args.seeds or []) + ([args.seed] if args.seed is not None else []) if s < 0]
+    if bad:
+        raise EvalInputError(f"--seeds / --seed must be >= 0 (numpy and the simulators take seeds in [0, 2**32)), "
+                             f"got {bad[0]}")
+    if args.step_timeout is not None and not (math.isfinite(args.step_timeout) and args.step_timeout > 0):
+        raise EvalInputError(f"--step_timeout must be a finite number of seconds > 0, got {args.step_timeout}")
 
 
 def resolve_eval(args, cfg) -> EvalConfig:
@@ -221,15 +232,27 @@ def task_prompt(data_info: dict, suite, task_id: int, task_name: str, source: st
     return lenv.task_instruction(suite, task_id, source)
 
 
-def default_run_name(checkpoint: str, suites: Sequence[str], settings: dict, seeds: Sequence[int]) -> str:
-    """``<checkpoint>_<suites>_h<exec_horizon>_s<seeds>``, plus whatever differs from the protocol's
-    defaults, so a rerun with other settings starts its own run instead of resuming another."""
-    name = (f"{Path(checkpoint.rstrip('/')).name}_{'+'.join(suites)}_h{settings['exec_horizon']}"
-            f"_s{'-'.join(str(s) for s in seeds)}")
+def default_run_name(checkpoint: str, suites: Sequence[str], settings: dict, seeds: Sequence[int],
+                     given: Optional[dict] = None) -> str:
+    """``[<run>_]<checkpoint>_<suites>_h<exec_horizon>_s<seeds>``, plus whatever differs from the
+    protocol's defaults and every setting ``given`` explicitly (``num_inference_steps``, ``resolution``,
+    ``dtype``, ``instruction_source``, ``ema``), so a rerun with other settings starts its own run
+    instead of being refused by another. A ``checkpoint-N`` folder is named with its training run's
+    folder, so step N of two runs do not share a name."""
+    path = Path(checkpoint.rstrip("/"))
+    stem = f"{path.parent.name}_{path.name}" if re.match(r"^checkpoint-\d+$", path.name) and path.parent.name \
+        else path.name
+    name = f"{stem}_{'+'.join(suites)}_h{settings['exec_horizon']}_s{'-'.join(str(s) for s in seeds)}"
     if settings["num_steps_wait"] != lenv.NUM_STEPS_WAIT:
         name += f"_wait{settings['num_steps_wait']}"
     if settings["max_steps"] is not None:
         name += f"_max{settings['max_steps']}"
+    tags = {"num_inference_steps": "dpm{}", "resolution": "r{}", "dtype": "{}", "instruction_source": "{}",
+            "ema": "ema"}
+    for key, tag in tags.items():
+        value = (given or {}).get(key)
+        if value not in (None, False):
+            name += "_" + tag.format(value)
     return name
 
 
@@ -315,7 +338,7 @@ def existing_trials(args, run: str, settings: dict) -> tuple[Path, Path, set]:
                              f"({sorted(others)[0]}); use another --run_name")
     try:
         check_columns(trials_csv)
-        check_run_settings(mdir, settings)
+        check_run_settings(mdir, settings, record=False)
     except ValueError as exc:
         raise EvalInputError(str(exc)) from None
     return mdir, vdir, {trial_key(r) for r in existing if not (args.retry_errors and r.get("error"))}
@@ -340,35 +363,58 @@ def trial_recorder(trials_csv: Path, settings: dict):
     return on_result
 
 
-def rollout_policy(args, ck, ecfg: EvalConfig, settings: dict, jobs: list[Job], device: str, mdir: Path,
-                   vdir: Path) -> None:
-    """Load the policy once and run every job through the runner."""
-    import torch
-
+def load_policy(args, ck, settings: dict, device: str):
+    """The checkpoint's RDTPolicy (a checkpoint that does not load is one line)."""
     from models.loading import CheckpointError
     from policy.checkpoints import PolicyError
     from policy.rdt_policy import RDTPolicy
 
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(policy_threads(device, ecfg.num_envs, args.torch_threads))
     try:
-        try:
-            policy = RDTPolicy.from_pretrained(ck.weights, device, vision_encoder=args.vision_encoder,
-                                               text_encoder=args.text_encoder, lang_embed_dir=args.lang_embed_dir,
-                                               dtype=settings["dtype"],
-                                               num_inference_steps=settings["num_inference_steps"], resolved=ck)
-        except (PolicyError, CheckpointError, OSError) as exc:
-            raise EvalInputError(str(exc)) from None
-        log.info("policy: %s (encoding %s, instruction source %s) on %s; %d trial(s), %d env(s), exec_horizon %d",
-                 settings["checkpoint"], policy.action_encoding, settings["instruction_source"], device, len(jobs),
-                 ecfg.num_envs, ecfg.exec_horizon)
-        policy.prepare_instructions(sorted({j.instruction for j in jobs}))  # T5 once per task, then freed
-        policy.warmup(jobs[0].instruction, settings["resolution"])  # first-call overheads stay out of the latency
-        run_jobs(jobs, ModelPlanner(policy, ecfg.num_envs), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
-                 trial_recorder(mdir / "trials.csv", settings), ecfg.step_timeout, not args.no_progress,
-                 settings["resolution"], slots=ecfg.slots)
-    finally:
-        torch.set_num_threads(threads_before)  # main() may run inside another program (tests)
+        return RDTPolicy.from_pretrained(ck.weights, device, vision_encoder=args.vision_encoder,
+                                         text_encoder=args.text_encoder, lang_embed_dir=args.lang_embed_dir,
+                                         dtype=settings["dtype"], num_inference_steps=settings["num_inference_steps"],
+                                         resolved=ck)
+    except (PolicyError, CheckpointError, OSError) as exc:
+        raise EvalInputError(str(exc)) from None
+
+
+def prepare_run(args, ck, ecfg: EvalConfig, tasks: dict, settings: dict, seeds: Sequence[int], device: str,
+                run: str, claims: contextlib.ExitStack):
+    """(metrics dir, videos dir, jobs, policy or None). Under the run folder's lock: the settings are
+    checked against run.json, this process's tasks claimed (held in ``claims``: an evaluation of the
+    same tasks started at the same time is refused), the trials not done yet listed; a new run's
+    run.json is written only once the policy has loaded (a checkpoint that fails leaves no run)."""
+    output_dir(args.out_root, "--out_root")
+    mdir = metrics_dir(args.out_root, run)
+    with run_lock(mdir):
+        for name, (_, task_ids) in tasks.items():
+            for tid in task_ids:
+                try:
+                    claims.enter_context(claim_task(mdir, name, tid))
+                except RunBusyError as exc:
+                    raise EvalInputError(str(exc)) from None
+        mdir, vdir, done_keys = existing_trials(args, run, settings)
+        jobs = make_jobs(args, ck, tasks, settings, seeds, ecfg.num_trials, done_keys)
+        if not jobs:
+            return mdir, vdir, jobs, None
+        if not (mdir / "run.json").is_file():
+            policy = load_policy(args, ck, settings, device)
+            record_run_settings(mdir, settings)
+            return mdir, vdir, jobs, policy
+    return mdir, vdir, jobs, load_policy(args, ck, settings, device)
+
+
+def rollout_policy(args, ecfg: EvalConfig, settings: dict, jobs: list[Job], device: str, mdir: Path, vdir: Path,
+                   policy) -> None:
+    """Run every job through the runner with the loaded policy."""
+    log.info("policy: %s (encoding %s, instruction source %s) on %s; %d trial(s), %d env(s), exec_horizon %d",
+             settings["checkpoint"], policy.action_encoding, settings["instruction_source"], device, len(jobs),
+             ecfg.num_envs, ecfg.exec_horizon)
+    policy.prepare_instructions(sorted({j.instruction for j in jobs}))  # T5 once per task, then freed
+    policy.warmup(jobs[0].instruction, settings["resolution"])  # first-call overheads stay out of the latency
+    run_jobs(jobs, ModelPlanner(policy, ecfg.num_envs), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
+             trial_recorder(mdir / "trials.csv", settings), ecfg.step_timeout, not args.no_progress,
+             settings["resolution"], slots=ecfg.slots)
 
 
 def expand_robustness(args) -> None:
@@ -393,17 +439,24 @@ def evaluate(args) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     settings = run_settings(args, ck, ecfg, device)
-    run = args.run_name or default_run_name(ck.source, args.suites, settings, seeds)
+    given = {"num_inference_steps": ecfg.num_inference_steps, "resolution": ecfg.resolution, "dtype": ecfg.dtype,
+             "instruction_source": args.instruction_source, "ema": args.ema}
+    run = args.run_name or default_run_name(ck.source, args.suites, settings, seeds, given)
     if args.resolve_only:
         print(f"{ck.concrete or ck.source}\t{run}")
         return 0
-    mdir, vdir, done_keys = existing_trials(args, run, settings)
-    jobs = make_jobs(args, ck, tasks, settings, seeds, ecfg.num_trials, done_keys)
-    skipped = sum(len(ids) for _, ids in tasks.values()) * len(seeds) * ecfg.num_trials - len(jobs)
-    if skipped:
-        log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, mdir / "trials.csv")
-    if jobs:
-        rollout_policy(args, ck, ecfg, settings, jobs, device, mdir, vdir)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(policy_threads(device, ecfg.num_envs, args.torch_threads))
+    try:
+        with contextlib.ExitStack() as claims:
+            mdir, vdir, jobs, policy = prepare_run(args, ck, ecfg, tasks, settings, seeds, device, run, claims)
+            skipped = sum(len(ids) for _, ids in tasks.values()) * len(seeds) * ecfg.num_trials - len(jobs)
+            if skipped:
+                log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, mdir / "trials.csv")
+            if jobs:
+                rollout_policy(args, ecfg, settings, jobs, device, mdir, vdir, policy)
+    finally:
+        torch.set_num_threads(threads_before)  # main() may run inside another program (tests)
     summary = write_summary(mdir)
     print_summary(summary)
     print_robustness(summary)
@@ -425,14 +478,13 @@ def replay(args) -> int:
     ecfg = resolve_eval(args, load_typed(args.config or BASE_PRESET, args.set))
     if not args.demo_file:
         raise EvalInputError("--policy replay needs --demo_file")
-    path = Path(args.demo_file)
-    if not path.is_file():
-        raise EvalInputError(f"--demo_file {path}: file not found")
+    path = require_file(args.demo_file, "--demo_file")
     try:
         suite, task_id, demos, starts = load_replay_demos(path, args.num_trials)
     except (lh5.LiberoDataError, ValueError) as exc:
         raise EvalInputError(str(exc)) from None
     check_render(args)
+    output_dir(args.out_root, "--out_root")
     run = args.run_name or f"replay_{path.stem}"
     mdir, vdir = metrics_dir(args.out_root, run), videos_dir(args.out_root, run)
     task_name = lenv.get_task(suite, task_id).name
@@ -483,18 +535,19 @@ def summarize_only(args) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def _main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    try:
-        if args.summarize_only:
-            return summarize_only(args)
-        if args.policy == "replay":
-            return replay(args)
-        return evaluate(args)
-    except (EvalInputError, UnknownSuiteError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.summarize_only:
+        return summarize_only(args)
+    if args.policy == "replay":
+        return replay(args)
+    return evaluate(args)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The CLI: a user mistake is one ``error:`` line and status 2 (``configs.errors.run_cli``)."""
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ import io
 import math
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -104,25 +105,72 @@ def write_csv_atomic(path: Path, rows: Sequence[dict], fields: Sequence[str]) ->
             w.writerow({k: r.get(k, "") for k in fields})
 
 
-def check_run_settings(mdir: Path, settings: dict) -> None:
-    """Record ``settings`` (RUN_SETTINGS) in ``run.json`` on a run's first use; on resume, refuse other
-    values (they would mix trials of different protocols in one success rate)."""
+def check_run_settings(mdir: Path, settings: dict, record: bool = True) -> None:
+    """Compare ``settings`` (RUN_SETTINGS) with the run's ``run.json``: other values are refused (they
+    would mix trials of different protocols in one success rate). A run without one gets it written
+    (``record``; the CLI records it only once the policy has loaded, ``record_run_settings``)."""
     import json
 
     path = mdir / "run.json"
     if path.is_file():
-        recorded = json.loads(path.read_text())["settings"]
+        try:
+            recorded = json.loads(path.read_text())["settings"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: unreadable run settings ({exc!r}); use another --run_name") from None
         diff = {k: (recorded.get(k), settings[k]) for k in RUN_SETTINGS if recorded.get(k) != settings[k]}
         if diff:
             listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
             raise ValueError(f"run {mdir.name!r} ({path}) was evaluated with other settings ({listing}); "
-                                      f"use another --run_name (the launchers' default names include the settings)")
+                             f"use another --run_name, or leave it out: the default name carries the checkpoint's "
+                             f"run and step and every setting given")
         return
-    mdir.mkdir(parents=True, exist_ok=True)
+    if record:
+        record_run_settings(mdir, settings)
+
+
+def record_run_settings(mdir: Path, settings: dict) -> None:
+    """Write ``run.json`` (the settings every later row of the run must share, and the simulator stack)."""
+    import json
+
     from libero_eval.versions import sim_versions, stack_status
 
-    atomic_write_text(path, json.dumps({"settings": {k: settings[k] for k in RUN_SETTINGS},
-                                        "versions": sim_versions(), "stack": stack_status()}, indent=1))
+    mdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(mdir / "run.json", json.dumps({"settings": {k: settings[k] for k in RUN_SETTINGS},
+                                                     "versions": sim_versions(), "stack": stack_status()}, indent=1))
+
+
+class RunBusyError(ValueError):
+    """Another process is evaluating the same trials of a run right now."""
+
+
+@contextmanager
+def run_lock(mdir: Path) -> Iterator[None]:
+    """The run folder's lock: held while a process checks the run's settings, claims its tasks and
+    (for a new run) records ``run.json``, so two evaluations started at once cannot both find an empty
+    run and write rows of different settings into it. Released when the process dies."""
+    mdir.mkdir(parents=True, exist_ok=True)
+    with open(mdir / ".run.lock", "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def claim_task(mdir: Path, suite: str, task_id: int):
+    """An open, locked file that says this process evaluates ``suite`` task ``task_id`` of the run
+    (held until it is closed or the process ends). Another process holding it: ``RunBusyError``,
+    since both would run (and write) the same trials."""
+    folder = mdir / ".claims"
+    folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder / f"{suite}_task{task_id}.lock", "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise RunBusyError(f"run {mdir.name!r}: {suite} task {task_id} is being evaluated by another process "
+                           f"right now; wait for it to end (a rerun then resumes) or use another --run_name") from None
+    return f
 
 
 def eval_seed_of(row: dict) -> int:

@@ -25,6 +25,7 @@ import torch
 from configs.errors import UserError
 from configs.schema import Config
 from models.rdt_runner import RDTRunner
+from utils.atomic import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,22 @@ def looks_like_hub_id(source) -> bool:
     """``owner/name`` that is not a relative/absolute/home path (used only when no such path exists)."""
     text = str(source)
     return text.count("/") == 1 and not text.startswith((".", "/", "~"))
+
+
+def missing_local_path(source, roots: tuple = ()) -> Optional[str]:
+    """Why ``source`` (which does not exist) is a local path with a typo rather than a hub id, or None:
+    it is not ``owner/name``, or its first folder exists here (``checkpoints/nope_t5``: the folder
+    ``checkpoints`` is local). Saves the minute of hub retries that would end in a network error."""
+    text = str(source)
+    if not looks_like_hub_id(text):
+        return f"{text}: not found (neither a local folder nor an owner/name hub id)"
+    first = text.split("/", 1)[0]
+    for root in (Path.cwd(), *map(Path, roots)):
+        if (root / first).is_dir():
+            near = sorted(p.name for p in (root / first).iterdir())[:8]
+            return (f"{text}: not found (the folder {root / first} exists but holds no {text.split('/', 1)[1]!r}; "
+                    f"it holds {near})")
+    return None
 
 
 def runner_kwargs_from_config(cfg: Config | dict) -> dict:
@@ -107,6 +124,44 @@ def runner_kwargs_from_json(data: dict, source: str = "config.json") -> dict:
     return kwargs
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc}); truncated or not an RDT checkpoint?") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object (an RDT runner config), got {type(data).__name__}")
+    return data
+
+
+# constructor / model-config entries that fix the parameters and the function, in the YAML's words
+_GEOMETRY = {"action_dim": "common.state_dim", "pred_horizon": "common.action_chunk_size",
+             "lang_token_dim": "model.lang_token_dim", "img_token_dim": "model.img_token_dim",
+             "state_token_dim": "model.state_token_dim", "max_lang_cond_len": "model.max_lang_cond_len",
+             "img_cond_len": "common.img_history_size x common.num_cameras x model.img_tokens_per_image",
+             "lang_adaptor": "model.lang_adaptor", "img_adaptor": "model.img_adaptor",
+             "state_adaptor": "model.state_adaptor", "hidden_size": "model.rdt.hidden_size",
+             "depth": "model.rdt.depth", "num_heads": "model.rdt.num_heads", "norm": "model.rdt.norm"}
+
+
+def _geometry(kwargs: dict) -> dict:
+    model = kwargs.get("config") or {}
+    flat = {**{k: kwargs.get(k) for k in _CTOR_KEYS}, **{k: model.get(k) for k in ("lang_adaptor", "img_adaptor",
+                                                                                    "state_adaptor")},
+            **(model.get("rdt") or {})}
+    return {k: flat.get(k) for k in _GEOMETRY}
+
+
+def check_geometry(kwargs: dict, cfg: Config | dict, source: str) -> None:
+    """A checkpoint's config.json must describe the model ``cfg`` describes: otherwise training would
+    fine-tune (and record) another geometry than the config says, silently."""
+    have, want = _geometry(kwargs), _geometry(runner_kwargs_from_config(cfg))
+    diff = [f"{_GEOMETRY[k]}: checkpoint {have[k]!r}, config {want[k]!r}" for k in _GEOMETRY if have[k] != want[k]]
+    if diff:
+        raise CheckpointError(f"{source} describes another model than the config ({'; '.join(diff[:4])}): use the "
+                              f"preset it was trained with (its train_config.json), or other weights")
+
+
 def save_pretrained(runner: RDTRunner, directory: str | os.PathLike, state_dict: Optional[dict] = None) -> None:
     """config.json (official flat layout) + model.safetensors."""
     from safetensors.torch import save_file
@@ -116,11 +171,10 @@ def save_pretrained(runner: RDTRunner, directory: str | os.PathLike, state_dict:
     kwargs = dict(runner.init_kwargs)
     flat = {k: v for k, v in kwargs.items() if k != "config"}
     flat.update(kwargs["config"])
-    with open(directory / CONFIG_NAME, "w") as f:
-        json.dump(flat, f, indent=2)
+    atomic_write_text(directory / CONFIG_NAME, json.dumps(flat, indent=2))
     sd = state_dict if state_dict is not None else runner.state_dict()
-    save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(directory / SAFE_WEIGHTS),
-              metadata={"format": "pt"})
+    with atomic_path(directory / SAFE_WEIGHTS) as tmp:  # mode 0644 under the usual umask (safetensors: 0600)
+        save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(tmp), metadata={"format": "pt"})
 
 
 def read_state_dict(path: str | os.PathLike) -> dict:
@@ -130,7 +184,10 @@ def read_state_dict(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # SafetensorError: truncated / corrupt header or data
+            raise CheckpointError(f"cannot read weights from {path} (truncated or corrupt?): {exc}") from exc
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # corrupt / truncated file
@@ -200,15 +257,18 @@ def load_runner(source: Optional[str | os.PathLike], cfg: Optional[Config | dict
         load_state_dict_strict(runner, read_state_dict(path), str(path))
         return runner
     if not path.exists():
-        if not looks_like_hub_id(source):
-            raise CheckpointError(f"checkpoint not found: {source}")
+        problem = missing_local_path(source)
+        if problem:
+            raise CheckpointError(f"checkpoint {problem}")
         path = _download(str(source))
     if (path / "adapter_config.json").is_file():  # LoRA adapter checkpoint: base + adapter
         return load_lora_runner(path, cfg, dtype)
     config_file = path / CONFIG_NAME
     if config_file.is_file():
-        with open(config_file) as f:
-            runner = RDTRunner(**runner_kwargs_from_json(json.load(f), str(config_file)), dtype=dtype)
+        kwargs = runner_kwargs_from_json(_read_json(config_file), str(config_file))
+        if cfg is not None:
+            check_geometry(kwargs, cfg, str(config_file))
+        runner = RDTRunner(**kwargs, dtype=dtype)
     elif cfg is not None:
         runner = build_runner(cfg, dtype)
     else:
@@ -229,9 +289,19 @@ def load_lora_runner(directory: str | os.PathLike, cfg: Optional[Config | dict] 
 
     directory = Path(directory)
     base_file = directory / LORA_BASE_FILE
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: {'is a file' if directory.exists() else 'not found'}; expected a LoRA "
+                              f"checkpoint folder (adapter_config.json + {LORA_BASE_FILE})")
+    if not (directory / "adapter_config.json").is_file():
+        what = ("a full checkpoint (config.json): it needs no merging" if (directory / "config.json").is_file()
+                else "no LoRA adapter (no adapter_config.json)")
+        raise CheckpointError(f"{directory} is {what}")
     if not base_file.is_file():
         raise CheckpointError(f"{directory} is a LoRA adapter without {LORA_BASE_FILE}: cannot tell its base model")
-    base_source = json.loads(base_file.read_text())["base"]
+    try:
+        base_source = json.loads(base_file.read_text())["base"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{base_file}: expected {{\"base\": <path or hub id>}} ({exc!r})") from None
     base_path = Path(base_source)
     if not base_path.is_absolute() and not base_path.exists() and (directory / base_source).exists():
         base_path = directory / base_source

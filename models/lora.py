@@ -46,7 +46,11 @@ def is_lora(model) -> bool:
 def save_lora(model, directory: str | os.PathLike, base_source: str, state_dict: Optional[dict] = None) -> None:
     """Adapter weights + config (peft) and the base reference. ``state_dict``: the whole model's
     weights to take the adapter from (gathered ones under ZeRO-3; default: the live model's)."""
+    from utils.atomic import atomic_write_text, set_default_mode
+
     directory = Path(directory)
     model.save_pretrained(str(directory), state_dict=state_dict)
-    with open(directory / BASE_FILE, "w") as f:
-        json.dump({"base": str(base_source)}, f, indent=2)
+    for weights in directory.glob("*.safetensors"):  # peft writes them through safetensors: mode 0600
+        set_default_mode(weights)
+    atomic_write_text(directory / BASE_FILE, json.dumps({"base": str(base_source)}, indent=2))
+

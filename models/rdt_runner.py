@@ -18,6 +18,7 @@ RmsNorm, which the released RDT-1B was trained with; ``rms`` a true RMSNorm (mod
 from __future__ import annotations
 
 import re
+import contextlib
 import warnings
 from typing import Optional
 
@@ -29,10 +30,18 @@ from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultist
 
 from models.rdt.model import RDT
 
-# diffusers' schedulers call np.array() on torch tensors at construction; numpy 2 deprecates the
-# __array__ signature torch implements. Harmless (known upstream) and printed once per process.
-warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword",
-                        category=DeprecationWarning)
+# diffusers' schedulers call np.array() on torch tensors (at construction and in set_timesteps); numpy 2
+# deprecates the __array__ signature torch implements. Harmless (known upstream): silenced exactly
+# there, for that one message (a process-wide filter set at import is lost when a caller imports this
+# module inside ``warnings.catch_warnings()``, and would hide the warning from other code too).
+_NUMPY_ARRAY_COPY = "__array__ implementation doesn't accept a copy keyword"
+
+
+@contextlib.contextmanager
+def _quiet_scheduler():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_NUMPY_ARRAY_COPY, category=DeprecationWarning)
+        yield
 
 
 def build_condition_adapter(projector_type: str, in_features: int, out_features: int) -> nn.Module:
@@ -93,7 +102,7 @@ class RDTRunner(nn.Module):
         ns = config["noise_scheduler"]
         # The schedulers hold plain tensors, not module state: build them on the CPU even inside a
         # `with torch.device("meta")` block (used to inspect the 1B geometry without memory).
-        with torch.device("cpu"):
+        with torch.device("cpu"), _quiet_scheduler():
             self.noise_scheduler = DDPMScheduler(
                 num_train_timesteps=ns["num_train_timesteps"],
                 beta_schedule=ns["beta_schedule"],
@@ -227,7 +236,8 @@ class RDTRunner(nn.Module):
         cond_kv = self.model.precompute_condition_kv(lang_cond, img_cond) if use_cond_cache else None
 
         scheduler = self.noise_scheduler_sample
-        scheduler.set_timesteps(num_inference_steps or self.num_inference_timesteps)
+        with _quiet_scheduler():
+            scheduler.set_timesteps(num_inference_steps or self.num_inference_timesteps)
         for t in scheduler.timesteps:
             action_traj = self.state_adaptor(torch.cat([noisy_action, action_mask.float()], dim=2).to(dtype))
             state_action = torch.cat([state_traj, action_traj], dim=1)

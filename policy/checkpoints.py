@@ -155,15 +155,21 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
     data_info: dict = {}
     if config is not None:
         if not Path(config).is_file():
-            raise PolicyError(f"--config {config}: file not found")
+            why = "is a folder; expected a YAML file" if Path(config).is_dir() else "file not found"
+            raise PolicyError(f"--config {config}: {why}")
         cfg = load_typed(config, overrides)
     else:
         tc = find_train_config(path)
         if tc is None:
             raise PolicyError(f"{path}: no {TRAIN_CONFIG} next to the weights (or in a parent folder); pass the "
                               f"YAML config the model was trained with, e.g. --config configs/base.yaml")
-        data = json.loads(tc.read_text())
+        try:
+            data = json.loads(tc.read_text())
+            raw = data["config"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            raise PolicyError(f"{tc}: unreadable training config ({exc!r}); truncated? pass the YAML the model was "
+                              f"trained with as --config") from None
         train_args, data_info = data.get("args") or {}, data.get("data") or {}
-        cfg = checkpoint_config(data["config"], str(tc), overrides)
+        cfg = checkpoint_config(raw, str(tc), overrides)
     return ResolvedCheckpoint(weights=path / "ema" if use_ema else path, config=cfg, train_args=train_args,
                               source=str(source), data_info=data_info, concrete=path)

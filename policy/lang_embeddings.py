@@ -62,12 +62,28 @@ def write_lang_embedding_store(directory: str | Path, embeddings: Mapping[str, t
     return directory / MANIFEST
 
 
+def same_encoder(a: str, b: str) -> bool:
+    """Whether two text-encoder names mean one encoder: the same text, the same local folder, or a
+    hub id and a local copy of it (the same final name, e.g. ``google/t5-v1_1-xxl`` and
+    ``/models/t5-v1_1-xxl``)."""
+    a, b = str(a).rstrip("/"), str(b).rstrip("/")
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return pa.name.lower() == pb.name.lower()
+
+
 class LangEmbeddingStore:
     """Read-only access to a store; tensors are loaded lazily and kept in memory (they are small)."""
 
     def __init__(self, directory: str | Path, expected_dim: int | None = None):
         self.directory = Path(directory)
         path = self.directory / MANIFEST
+        if self.directory.is_file():
+            raise LangEmbeddingError(f"{self.directory}: is a file; expected the language-embedding folder "
+                                     f"(manifest.json + one .pt per instruction)")
         if not path.is_file():
             raise LangEmbeddingError(f"{path}: language-embedding manifest not found "
                                      "(run scripts/preprocess_language_embeddings.py)")
@@ -76,7 +92,7 @@ class LangEmbeddingStore:
             self.model = str(manifest.get("model", "?"))
             self.dim = int(manifest["dim"])
             self._files = {normalize_instruction(k): v for k, v in manifest["embeddings"].items()}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
             raise LangEmbeddingError(f"{path}: malformed manifest ({e!r})") from None
         self.expected_dim = expected_dim
         if expected_dim is not None and self.dim != expected_dim:
@@ -84,6 +100,14 @@ class LangEmbeddingStore:
                 f"{path}: embeddings are {self.dim}-d (from {self.model}), but the model expects "
                 f"{expected_dim}-d (lang_token_dim); re-encode with the matching text encoder")
         self._cache: dict[str, torch.Tensor] = {}
+
+    def check_model(self, text_encoder: str, what: str = "model.text_encoder") -> None:
+        """Embeddings made by another text encoder of the same width would be used silently: refuse them."""
+        if self.model != "?" and not same_encoder(self.model, text_encoder):
+            raise LangEmbeddingError(
+                f"{self.directory / MANIFEST}: embeddings were made by {self.model}, but {what} is {text_encoder}; "
+                f"re-encode with `python -m scripts.preprocess_language_embeddings --text_encoder {text_encoder}` "
+                f"(or, if it is the same encoder, set {what} to {self.model})")
 
     def __contains__(self, instruction: str) -> bool:
         return normalize_instruction(instruction) in self._files

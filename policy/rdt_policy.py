@@ -57,6 +57,7 @@ from utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -76,6 +77,12 @@ def strip_parallel_wrappers(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside DDP / DeepSpeed engines and ``torch.compile`` (what ``accelerator.unwrap_model``
     returns; a peft model is kept: its adapters act in place, so its ``predict_action`` is the
     fine-tuned one)."""
+    import os
+
+    if not torch.cuda.is_available():
+        # accelerate imports DeepSpeed here; without a GPU its accelerator detection warns "Setting
+        # accelerator to CPU ..." in the middle of an evaluation's progress bars. Say it is the CPU.
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
     from accelerate.utils import extract_model_from_parallel
 
     return extract_model_from_parallel(model)
@@ -233,6 +240,8 @@ class RDTPolicy:
         load_text = functools.partial(load_text_encoder, txt_path, cfg, dtype, device)
         store = _language_store(lang_embed_dir or targs.get("precomp_lang_embed"), bool(lang_embed_dir),
                                 model_cfg.lang_token_dim)
+        if store is not None:
+            store.check_model(txt_path, "--text_encoder" if text_encoder else "the checkpoint's text encoder")
         # Text conditioning is always given as embeddings (computed once per instruction).
         conditioner = Conditioner(vision, text=None, dtype=dtype, num_cameras=len(CAMERA_SLOTS))
         return cls(runner, conditioner, cfg, text=None if store is not None else load_text(), lang_store=store,
@@ -404,5 +413,6 @@ def _language_store(directory, required: bool, dim: int):
     if directory and Path(_resolve_asset(str(directory))).is_dir():
         return LangEmbeddingStore(_resolve_asset(str(directory)), expected_dim=dim)
     if required:
-        raise PolicyError(f"--lang_embed_dir {directory}: folder not found")
+        raise PolicyError(f"--lang_embed_dir {directory}: "
+                          f"{'is a file; expected a folder' if Path(str(directory)).is_file() else 'folder not found'}")
     return None

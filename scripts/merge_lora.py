@@ -9,7 +9,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from configs.errors import exit_cli
+from configs.errors import UserError, exit_cli, output_dir
 from models.loading import save_pretrained
 from models.lora import load_lora_runner
 
@@ -19,11 +19,14 @@ def main(argv=None) -> None:
     p.add_argument("checkpoint", help="LoRA checkpoint folder (adapter_config.json + rdt_base.json)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    out = output_dir(args.out, "--out", create=False)
+    if out.resolve() == Path(args.checkpoint).resolve():
+        raise UserError(f"--out {out}: is the LoRA checkpoint itself; write the merged model to another folder")
     runner = load_lora_runner(args.checkpoint, merge=True)
-    save_pretrained(runner, args.out)
+    save_pretrained(runner, out)
     src = Path(args.checkpoint) / "train_config.json"
     if src.is_file():
-        shutil.copy(src, Path(args.out) / "train_config.json")
+        shutil.copy(src, out / "train_config.json")
     print(f"merged {args.checkpoint} -> {args.out}")
 
 

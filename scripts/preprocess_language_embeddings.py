@@ -13,7 +13,7 @@ import logging
 
 import torch
 
-from configs.errors import exit_cli
+from configs.errors import UserError, exit_cli, output_dir
 from configs.loader import load_config
 from data import libero_hdf5 as lh
 from data import lerobot_dataset as lr
@@ -53,18 +53,22 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from models.multimodal_encoder.t5_encoder import T5Embedder
+    from models.multimodal_encoder.t5_encoder import T5Embedder, check_encoder_source
 
     cfg = load_config(args.config, args.set or [])
     ds = cfg["dataset"]
+    name = args.text_encoder or cfg["model"]["text_encoder"]
+    check_encoder_source(name, "T5 text encoder")  # a typo in a local path: now, not after the data is read
+    out = output_dir(args.out, "--out", create=False)
+    if args.batch_size < 1:
+        raise UserError(f"--batch_size is {args.batch_size}; expected a whole number >= 1")
     instructions = collect_instructions(args.datasets_config or ds["datasets_config"], ds["instruction_source"],
                                         args.suites)
     instructions = sorted(set(instructions) | {normalize_instruction(t) for t in args.extra} | {""})
-    name = args.text_encoder or cfg["model"]["text_encoder"]
     encoder = T5Embedder(name, max_length=ds["tokenizer_max_length"], dtype=getattr(torch, args.dtype),
                          device=args.device, offload_dir=args.offload_dir)
     if encoder.hidden_size != cfg["model"]["lang_token_dim"]:
-        raise SystemExit(f"{name} gives {encoder.hidden_size}-d embeddings but model.lang_token_dim is "
+        raise UserError(f"{name} gives {encoder.hidden_size}-d embeddings but model.lang_token_dim is "
                          f"{cfg['model']['lang_token_dim']} (RDT-1B needs google/t5-v1_1-xxl)")
     embeddings = {}
     for i in range(0, len(instructions), args.batch_size):
@@ -72,7 +76,7 @@ def main(argv=None) -> None:
         emb, mask = encoder.encode(chunk)
         for text, e, m in zip(chunk, emb, mask):
             embeddings[text] = e[m].float().cpu()  # valid tokens only: (L_i, D)
-    manifest = write_lang_embedding_store(args.out, embeddings, model=name)
+    manifest = write_lang_embedding_store(out, embeddings, model=name)
     log.info(f"{len(embeddings)} instructions ({len(embeddings) - 1} + the empty one) -> {manifest}")
 
 

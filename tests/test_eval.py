@@ -156,7 +156,8 @@ def test_run_settings_are_recorded_and_a_rerun_with_others_is_refused(tmp_path):
 
 def test_default_run_name_carries_the_settings():
     s = {"exec_horizon": 8, "num_steps_wait": 10, "max_steps": None}
-    assert ev.default_run_name("ck/checkpoint-20/", ["libero_goal"], s, [3]) == "checkpoint-20_libero_goal_h8_s3"
+    # a checkpoint-N folder carries its training run's name: step 20 of two runs do not collide
+    assert ev.default_run_name("ck/checkpoint-20/", ["libero_goal"], s, [3]) == "ck_checkpoint-20_libero_goal_h8_s3"
     assert ev.default_run_name("ck", ["libero_goal"], {**s, "max_steps": 40}, [3]) == "ck_libero_goal_h8_s3_max40"
     assert (ev.default_run_name("ck", ["libero_goal", "libero_10"], s, [0, 1, 2])
             == "ck_libero_goal+libero_10_h8_s0-1-2")

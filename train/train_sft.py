@@ -24,9 +24,11 @@ from typing import Any, Optional
 import torch
 
 from configs.errors import UserError
+from configs.errors import output_dir as checked_output_dir
+from configs.errors import require_file
 from configs.schema import DATASET_FLAG_ALIASES, Config, ConfigError, TrainConfig
 from train import checkpointing as ckpt
-from policy.checkpoints import TRAIN_CONFIG
+from policy.checkpoints import TRAIN_CONFIG, checkpoint_config
 from policy.rdt_policy import RDTPolicy, load_text_encoder, load_vision_encoder, unwrap_runner
 from utils.atomic import atomic_write_text
 from utils.faults import maybe_fault
@@ -53,8 +55,7 @@ def build_accelerator(args, cfg, output_dir: Path):
 
     plugin = None
     if args.deepspeed:
-        if not Path(args.deepspeed).is_file():
-            raise FileNotFoundError(f"--deepspeed {args.deepspeed}: file not found")
+        require_file(args.deepspeed, "--deepspeed")
         _ensure_distributed_env()
         plugin = DeepSpeedPlugin(hf_ds_config=args.deepspeed)
         ds_cfg = plugin.deepspeed_config
@@ -114,26 +115,60 @@ def step_generator(seed: int, step: int, micro: int, rank: int, device) -> torch
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
-def load_stats(path: str, suites, required: bool, ds_cfg) -> dict:
+STATS_KEYS = ("state_mean", "state_std")  # what condition dropout / state noise read (policy/conditioning.py)
+
+
+def read_stats_file(p: Path) -> dict:
+    """The statistics JSON at ``p``: {suite: {key: value}}; anything else is one ``ConfigError`` line."""
+    if p.is_dir():
+        raise ConfigError(f"dataset.stats_path {p}: is a folder; expected the statistics JSON file")
+    try:
+        stats = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"dataset.stats_path {p}: not valid JSON ({exc}; truncated?): recompute it with "
+                          f"`python -m scripts.compute_dataset_stats`") from None
+    if not isinstance(stats, dict) or not all(isinstance(v, dict) for k, v in stats.items() if not k.startswith("_")):
+        raise ConfigError(f"dataset.stats_path {p}: expected a JSON object {{suite: {{\"state_mean\": [...], ...}}}}")
+    return stats
+
+
+def _check_stats_entry(p: Path, suite: str, entry: dict, width: int) -> None:
+    for key in STATS_KEYS:
+        values = entry.get(key)
+        ok = (isinstance(values, list) and len(values) == width
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))
+        if not ok:
+            got = f"{len(values)} values" if isinstance(values, list) else repr(values)[:40]
+            raise ConfigError(f"dataset.stats_path {p}: {suite}.{key} is {got}; expected {width} finite numbers "
+                              f"(recompute with `python -m scripts.compute_dataset_stats`)")
+
+
+def load_stats(path: str, suites, required: bool, ds_cfg, width: int = 128) -> dict:
     """The statistics of ``suites``, refusing ones computed for another encoding / state layout
     (their state mean and std describe other vectors)."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         if required:
-            raise FileNotFoundError(f"dataset statistics {p} not found (needed for condition dropout / state "
-                                    f"noise): run `python -m scripts.compute_dataset_stats`")
+            raise ConfigError(f"dataset statistics {p} not found (needed for condition dropout / state "
+                              f"noise): run `python -m scripts.compute_dataset_stats`")
         return {}
-    stats = json.loads(p.read_text())
+    stats = read_stats_file(p)
     missing = [s for s in suites if s not in stats]
     if missing and required:
-        raise KeyError(f"{p} has no statistics for {missing}: run `python -m scripts.compute_dataset_stats`")
+        raise ConfigError(f"dataset.stats_path {p} has no statistics for suite(s) {missing} (it has "
+                          f"{sorted(k for k in stats if not k.startswith('_'))}): run `python -m "
+                          f"scripts.compute_dataset_stats --suites {' '.join(missing)} --out {p}`")
     for suite in suites:
+        if suite not in stats:
+            continue
+        if required:
+            _check_stats_entry(p, suite, stats[suite], width)
         for key in ("action_encoding", "use_joint_state"):
-            if suite in stats and key in stats[suite] and stats[suite][key] != getattr(ds_cfg, key):
+            if key in stats[suite] and stats[suite][key] != getattr(ds_cfg, key):
                 raise ConfigError(f"{p}: statistics of {suite!r} were computed with dataset.{key}="
-                                 f"{stats[suite][key]!r} but this run uses {getattr(ds_cfg, key)!r}; recompute them with "
-                                 f"`python -m scripts.compute_dataset_stats` (and this setting) or pass another "
-                                 f"dataset.stats_path")
+                                  f"{stats[suite][key]!r} but this run uses {getattr(ds_cfg, key)!r}; recompute them "
+                                  f"with `python -m scripts.compute_dataset_stats` (and this setting) or pass another "
+                                  f"dataset.stats_path")
     return stats
 
 
@@ -200,6 +235,10 @@ def build_datasets(args, cfg):
     # Hold episodes out only when validation runs: otherwise they would be lost to training.
     validate = cfg.dataset.val_fraction > 0 and cfg.train.sample_period > 0
     train_ds = LiberoDataset(cfg, split="train" if validate else "all", **common)
+    if train_ds.lang_store is not None:
+        flag = args.pretrained_text_encoder_name_or_path
+        train_ds.lang_store.check_model(flag or cfg.model.text_encoder,
+                                        "--pretrained_text_encoder_name_or_path" if flag else "model.text_encoder")
     val_ds = None
     if validate:
         try:
@@ -243,19 +282,17 @@ def register_state_hooks(accelerator, use_lora: bool) -> None:
         weights.clear()
 
     def load_hook(models, input_dir):
-        from safetensors.torch import load_file
-
-        from models.loading import SAFE_WEIGHTS, load_state_dict_strict
+        from models.loading import SAFE_WEIGHTS, load_state_dict_strict, read_state_dict
         ckpt_dir = Path(input_dir).parent
         while models:
             model = accelerator.unwrap_model(models.pop())
             if use_lora:
                 from peft import set_peft_model_state_dict
-                result = set_peft_model_state_dict(model, load_file(str(ckpt_dir / "adapter_model.safetensors")))
+                result = set_peft_model_state_dict(model, read_state_dict(ckpt_dir / "adapter_model.safetensors"))
                 if result.unexpected_keys:
                     raise RuntimeError(f"adapter in {ckpt_dir} has unexpected keys {result.unexpected_keys[:5]}")
             else:
-                load_state_dict_strict(unwrap_runner(model), load_file(str(ckpt_dir / SAFE_WEIGHTS)), str(ckpt_dir))
+                load_state_dict_strict(unwrap_runner(model), read_state_dict(ckpt_dir / SAFE_WEIGHTS), str(ckpt_dir))
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)
@@ -370,7 +407,8 @@ def build_data(args, cfg, accelerator, vision, text, weight_dtype):
     ds_cfg = cfg.dataset
     options = ConditioningOptions.from_config(ds_cfg)
     stats = load_stats(ds_cfg.stats_path, train_ds.suite_names,
-                       required=options.cond_mask_prob > 0 or options.state_noise_snr is not None, ds_cfg=ds_cfg)
+                       required=options.cond_mask_prob > 0 or options.state_noise_snr is not None, ds_cfg=ds_cfg,
+                       width=cfg.common.state_dim)
     empty_lang = None
     if args.precomp_lang_embed and options.cond_mask_prob > 0:
         empty_lang = train_ds.lang_store.get("") if "" in train_ds.lang_store else None
@@ -389,6 +427,62 @@ def build_data(args, cfg, accelerator, vision, text, weight_dtype):
     return train_ds, val_ds, conditioner, sampler, loader, run_info
 
 
+# What a resumed run cannot change: the data position (the sampler's order and where it stopped) and
+# the geometry of what the checkpoint holds (weights, LoRA adapter, EMA). Every other change is logged.
+RESUME_FIXED = ("common.", "model.rdt.", "model.lang_adaptor", "model.img_adaptor", "model.state_adaptor",
+                "model.lang_token_dim", "model.img_token_dim", "model.state_token_dim", "model.img_tokens_per_image",
+                "model.max_lang_cond_len", "train.train_batch_size", "train.seed", "train.use_lora",
+                "train.lora_rank", "train.lora_target_modules", "train.lora_modules_to_save", "train.use_ema",
+                "dataset.datasets_config", "dataset.filter_noops", "dataset.val_fraction", "processes")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _processes(train: dict) -> Optional[int]:
+    """The process count a resolved train section was made for (effective = batch x processes x accum)."""
+    eff, per = train.get("effective_batch_size"), train["train_batch_size"] * train["gradient_accumulation_steps"]
+    return eff // per if eff and eff % per == 0 else None
+
+
+def resume_config_changes(saved: dict, now: dict) -> tuple[dict, dict]:
+    """({key: (checkpoint's, now)} that resuming cannot change, {key: (...)} of every other change)."""
+    old, new = _flatten(saved), _flatten(now)
+    old["processes"], new["processes"] = _processes(saved["train"]), _processes(now["train"])
+    changed = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+    fixed = {k: v for k, v in changed.items() if k.startswith(RESUME_FIXED)}
+    return fixed, {k: v for k, v in changed.items() if k not in fixed}
+
+
+def check_resume_config(args, cfg: Config, output_dir: Path, processes: int) -> None:
+    """Compare the checkpoint's train_config.json with this run's config before anything is loaded."""
+    resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, output_dir)
+    tc = resume_from / TRAIN_CONFIG if resume_from is not None else None
+    if tc is None or not tc.is_file():
+        return
+    try:
+        saved = checkpoint_config(json.loads(tc.read_text())["config"], str(tc)).to_dict()
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{tc}: unreadable training config ({exc!r}); resume from another checkpoint") from None
+    now = cfg.to_dict()
+    # the effective batch as this process count makes it (main_sft resolves it the same way)
+    now["train"] = {**now["train"], "effective_batch_size":
+                    cfg.train.train_batch_size * processes * cfg.train.gradient_accumulation_steps}
+    fixed, other = resume_config_changes(saved, now)
+    if fixed:
+        listing = "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in fixed.items())
+        raise ConfigError(f"--resume_from_checkpoint {resume_from}: this run changes what a resumed run must keep "
+                          f"({listing}): the data position or the model would not carry over. Resume with the "
+                          f"checkpoint's settings ({tc}), or start a new --output_dir with "
+                          f"--pretrained_model_name_or_path {resume_from}")
+    for key, (a, b) in other.items():
+        log.warning("resuming %s with %s changed: %r -> %r", resume_from.name, key, a, b)
+
+
 def resume_state(run: Run) -> None:
     """Weights, optimizer, scheduler, EMA, RNG and the position in the data of ``--resume_from_checkpoint``."""
     args, cfg = run.args, run.cfg
@@ -397,8 +491,15 @@ def resume_state(run: Run) -> None:
         if args.resume_from_checkpoint == "latest":
             log.info("--resume_from_checkpoint latest: no checkpoint in %s yet, starting fresh", run.output_dir)
         return
-    run.accelerator.load_state(str(resume_from / "train_state"),
-                               **({"load_module_strict": False} if cfg.train.use_lora and args.deepspeed else {}))
+    try:
+        run.accelerator.load_state(str(resume_from / "train_state"),
+                                   **({"load_module_strict": False} if cfg.train.use_lora and args.deepspeed else {}))
+    except UserError:
+        raise
+    except (RuntimeError, OSError, EOFError, ValueError, KeyError) as exc:  # a truncated optimizer / RNG file
+        raise UserError(f"--resume_from_checkpoint {resume_from}: cannot load its training state "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); truncated or "
+                        f"corrupt? Resume from an earlier checkpoint") from exc
     if run.ema is not None:
         run.ema.to(run.device)  # load_state puts its tensors back where they were saved from (the CPU)
     state = ckpt.read_state(resume_from)
@@ -412,10 +513,10 @@ def setup(args, cfg) -> Run:
     """Accelerator, encoders, model (+ LoRA / EMA), data, optimizer and scheduler; resumed if asked."""
     from diffusers.optimization import get_scheduler
 
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = checked_output_dir(args.output_dir, "--output_dir")
     accelerator = build_accelerator(args, cfg, output_dir)
     setup_logging(output_dir, accelerator.is_main_process)
+    check_resume_config(args, cfg, output_dir, accelerator.num_processes)
     device = accelerator.device
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
     if accelerator.is_main_process:
@@ -471,15 +572,29 @@ def setup(args, cfg) -> Run:
 
 
 # ---------------------------------------------------------------------------------------- steps
-def save_checkpoint(run: Run, step: int) -> Path:
-    """``checkpoint-<step>/``: weights in save_pretrained form (or the LoRA adapter), EMA, the
-    accelerate/DeepSpeed train state, train_config.json; renamed into place once complete."""
+class CheckpointWriteError(UserError, OSError):
+    """A checkpoint that could not be written for want of space (the previous ones are intact)."""
+
+
+def _disk_full(exc: BaseException, folder: Path) -> bool:
+    """ENOSPC anywhere in the chain, or a library's write failure (torch: "unexpected pos ...",
+    "file write failed"; safetensors: "os error 28") while the filesystem is (nearly) full."""
+    import errno
+
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "No space left" in text or "os error 28" in text:
+        return True
+    write_failure = any(s in text for s in ("unexpected pos", "file write failed", "write failed"))
+    return write_failure and shutil.disk_usage(folder).free < 64 * 2**20
+
+
+def _write_checkpoint(run: Run, tmp: Path, step: int) -> Path:
     args, cfg, acc = run.args, run.cfg, run.accelerator
-    tmp = ckpt.temp_dir_for(run.output_dir, step)
-    if run.is_main:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    acc.wait_for_everyone()
     ds_kwargs = {"exclude_frozen_parameters": True} if cfg.train.use_lora and args.deepspeed else {}
     acc.save_state(str(tmp / "train_state"), **ds_kwargs)
     state_dict = acc.get_state_dict(run.policy.model)
@@ -496,7 +611,34 @@ def save_checkpoint(run: Run, step: int) -> Path:
         final = ckpt.finalize(tmp, {"global_step": step, "epoch": run.epoch, "batch_in_epoch": run.batch_in_epoch,
                                     "run_name": run.run_name, "seed": cfg.train.seed,
                                     "config_path": str(args.config_path)})
-        ckpt.prune(run.output_dir, cfg.train.checkpoints_total_limit)
+    return final
+
+
+def save_checkpoint(run: Run, step: int) -> Path:
+    """``checkpoint-<step>/``: weights in save_pretrained form (or the LoRA adapter), EMA, the
+    accelerate/DeepSpeed train state, train_config.json; renamed into place once complete. A full
+    disk ends the run with one line naming the last complete checkpoint."""
+    acc = run.accelerator
+    tmp = ckpt.temp_dir_for(run.output_dir, step)
+    if run.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    acc.wait_for_everyone()
+    try:
+        final = _write_checkpoint(run, tmp, step)
+    except (OSError, RuntimeError) as exc:
+        if not _disk_full(exc, run.output_dir):
+            raise
+        free = shutil.disk_usage(run.output_dir).free / 2**20
+        shutil.rmtree(tmp, ignore_errors=True)
+        last = ckpt.complete_checkpoints(run.output_dir)
+        raise CheckpointWriteError(
+            f"no space left on the device of {run.output_dir} while writing checkpoint-{step} ({free:.0f} MB were "
+            f"free; the partial checkpoint is removed). Last complete checkpoint: "
+            f"{last[-1][1] if last else 'none'}: free some space, then resume with --resume_from_checkpoint latest "
+            f"(or lower --checkpoints_total_limit)") from exc
+    if run.is_main:
+        ckpt.prune(run.output_dir, run.cfg.train.checkpoints_total_limit)
         log.info("saved %s", final)
     acc.wait_for_everyone()
     return final
@@ -603,43 +745,43 @@ def train(args, cfg: Config) -> Path:
 
     run = setup(args, cfg)
     run.policy.train()
-    progress = tqdm(total=run.max_steps, initial=run.global_step, disable=not run.is_main, desc="train",
-                    dynamic_ncols=True)
-    timer = StepShares(run.device)
-    steplog = StepLog(run, timer)
-    last_saved = run.global_step if run.resumed_from is not None else -1
-    while run.global_step < run.max_steps:
-        run.sampler.set_epoch(run.epoch, skip=run.batch_in_epoch * cfg.train.train_batch_size)
-        timer.work_done()
-        for batch in run.loader:
-            timer.fetched()
-            loss, active, grad_norm = train_micro_step(run, batch, steplog.micro, timer)
-            run.batch_in_epoch += 1
-            steplog.add(loss, active, batch["state"].shape[0])
-            if not run.accelerator.sync_gradients:
-                timer.work_done()
-                continue
-            run.lr_scheduler.step()
-            run.global_step += 1
-            step_loss = steplog.step_done(grad_norm)
-            check_finite(run, step_loss)
-            if run.ema is not None:
-                run.ema.step(trainable_parameters(run.policy.runner))
-            progress.update(1)
-            progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{run.lr_scheduler.get_last_lr()[0]:.2e}")
-            if run.global_step % cfg.train.checkpointing_period == 0:
-                save_checkpoint(run, run.global_step)
-                last_saved = run.global_step
-            maybe_sample(run, run.global_step)
-            maybe_fault("kill", run.global_step)
-            if run.global_step >= run.max_steps:
-                break
+    # a context: the bar is closed before an error line (it would otherwise print after it at exit)
+    with tqdm(total=run.max_steps, initial=run.global_step, disable=not run.is_main, desc="train",
+              dynamic_ncols=True) as progress:
+        timer = StepShares(run.device)
+        steplog = StepLog(run, timer)
+        last_saved = run.global_step if run.resumed_from is not None else -1
+        while run.global_step < run.max_steps:
+            run.sampler.set_epoch(run.epoch, skip=run.batch_in_epoch * cfg.train.train_batch_size)
             timer.work_done()
-        else:
-            run.epoch, run.batch_in_epoch = run.epoch + 1, 0
-            continue
-        break
-    progress.close()
+            for batch in run.loader:
+                timer.fetched()
+                loss, active, grad_norm = train_micro_step(run, batch, steplog.micro, timer)
+                run.batch_in_epoch += 1
+                steplog.add(loss, active, batch["state"].shape[0])
+                if not run.accelerator.sync_gradients:
+                    timer.work_done()
+                    continue
+                run.lr_scheduler.step()
+                run.global_step += 1
+                step_loss = steplog.step_done(grad_norm)
+                check_finite(run, step_loss)
+                if run.ema is not None:
+                    run.ema.step(trainable_parameters(run.policy.runner))
+                progress.update(1)
+                progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{run.lr_scheduler.get_last_lr()[0]:.2e}")
+                if run.global_step % cfg.train.checkpointing_period == 0:
+                    save_checkpoint(run, run.global_step)
+                    last_saved = run.global_step
+                maybe_sample(run, run.global_step)
+                maybe_fault("kill", run.global_step)
+                if run.global_step >= run.max_steps:
+                    break
+                timer.work_done()
+            else:
+                run.epoch, run.batch_in_epoch = run.epoch + 1, 0
+                continue
+            break
     final = run.output_dir / f"checkpoint-{run.global_step}"
     if last_saved != run.global_step:
         final = save_checkpoint(run, run.global_step)

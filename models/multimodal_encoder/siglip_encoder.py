@@ -24,12 +24,30 @@ class EncoderLoadError(UserError, OSError):
     """An encoder path / hub id that does not load (a user mistake: one line, no traceback)."""
 
 
+def check_encoder_source(name_or_path, what: str) -> None:
+    """A local encoder path that does not exist fails here, at once, instead of after a minute of hub
+    retries that end in a network error; a file is not a model folder."""
+    from pathlib import Path
+
+    from models.loading import missing_local_path
+
+    p = Path(str(name_or_path)).expanduser()
+    if p.is_file():
+        raise EncoderLoadError(f"cannot load the {what} from {str(name_or_path)!r}: is a file; expected a model "
+                               f"folder (config.json + weights) or a hub id")
+    problem = None if p.exists() else missing_local_path(name_or_path)
+    if problem:
+        raise EncoderLoadError(f"cannot load the {what} from {problem}; for the tiny CPU setup run "
+                               f"`python -m scripts.make_tiny_encoders` first")
+
+
 class SiglipVisionTower(nn.Module):
     def __init__(self, name_or_path: str, dtype: torch.dtype = torch.float32):
         super().__init__()
         from transformers import SiglipVisionModel
         from transformers.image_processing_utils import ImageProcessingMixin
 
+        check_encoder_source(name_or_path, "SigLIP vision encoder")
         try:
             # Only the processor's normalisation constants are needed (preprocessing runs here, on the
             # device); reading its config instantiates no torchvision/PIL processor.

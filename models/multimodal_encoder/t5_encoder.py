@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
-from models.multimodal_encoder.siglip_encoder import EncoderLoadError
+from models.multimodal_encoder.siglip_encoder import EncoderLoadError, check_encoder_source
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ class T5Embedder(nn.Module):
         super().__init__()
         from transformers import AutoTokenizer, T5EncoderModel
 
+        check_encoder_source(name_or_path, "T5 text encoder")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, model_max_length=max_length)
             kwargs = {"torch_dtype": dtype}
