@@ -2,7 +2,7 @@
 
 For each demo of a raw-layout LIBERO HDF5 file (default: the LIBERO-made fixture
 ``tests/fixtures/libero_format/put_the_bowl_on_the_stove_demo.hdf5``, robosuite 1.4.0 + mujoco
-3.17.0; raw layout: ``states[t]`` is the state before ``actions[t]``, ``obs/*[t]`` is observed after
+3.3.7; raw layout: ``states[t]`` is the state before ``actions[t]``, ``obs/*[t]`` is observed after
 it, i.e. at ``states[t+1]``):
 
 - **replay** (open loop): set ``states[0]`` (OSC controller refreshed, gripper open), execute the

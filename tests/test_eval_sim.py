@@ -196,10 +196,11 @@ def test_rows_and_run_header_record_the_simulator_stack(tiny_ckpt, tmp_path):
                   "--out_root", str(tmp_path), "--no_progress"])
     assert rc == 0
     row = _rows(tmp_path / "metrics" / "v" / "trials.csv")[0]
-    assert row["sim_stack"] == format_versions() and "mujoco 3.17.0" in row["sim_stack"]
+    assert row["sim_stack"] == format_versions() and f"mujoco {sim_versions()['mujoco']}" in row["sim_stack"]
     import json
     header = json.loads((tmp_path / "metrics" / "v" / "run.json").read_text())
     assert header["versions"] == sim_versions() and header["settings"]["max_steps"] == 2
+    assert header["stack"] == {"verified": True, "warning": "", "premise_failures": {}}  # the locked stack
 
 
 def test_independent_slots_execute_exactly_what_lockstep_executes(sim_demo_dir, tmp_path):
