@@ -175,7 +175,10 @@ def check_task(suite: str, task_id: int, settings: CheckSettings) -> dict:
     suite_obj = lenv.get_suite(suite)
     task = lenv.get_task(suite_obj, task_id)
     init_states = lenv.get_task_init_states(suite_obj, task_id)
-    idx = range(len(init_states)) if settings.states is None else [i for i in settings.states if i < len(init_states)]
+    if settings.states is not None and max(settings.states) >= len(init_states):
+        raise UserError(f"--states: {suite} task {task_id} stores {len(init_states)} init states (0.."
+                        f"{len(init_states) - 1}); got {max(settings.states)}")
+    idx = range(len(init_states)) if settings.states is None else settings.states
     t0 = time.perf_counter()
     env = lenv.make_physics_env(suite_obj, task_id, hard_reset=settings.hard_reset)
     try:
@@ -235,7 +238,9 @@ def run_checks(suites: Sequence[str], out: Path, settings: CheckSettings, tasks:
     jobs = []
     for suite in suites:
         n = lenv.get_suite(suite).n_tasks
-        for task_id in (range(n) if tasks is None else [t for t in tasks if t < n]):
+        if tasks is not None and max(tasks) >= n:
+            raise UserError(f"--tasks: suite {suite} has tasks 0..{n - 1}; got {max(tasks)}")
+        for task_id in (range(n) if tasks is None else tasks):
             path = task_path(out, tag, suite, task_id)
             if load_done(path, settings) is None:
                 jobs.append((suite, int(task_id), settings, str(path)))

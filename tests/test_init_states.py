@@ -142,6 +142,18 @@ def test_a_missing_results_folder_is_one_line(tmp_path, capsys):
     assert "not a folder of init-state check results" in capsys.readouterr().err
 
 
+@pytest.mark.sim
+@pytest.mark.parametrize("flag, extra", [("--tasks", ["--tasks", "1", "10"]),
+                                         ("--states", ["--tasks", "0", "--states", "3", "50"])])
+def test_an_index_out_of_range_is_refused_not_dropped(tmp_path, capsys, flag, extra):
+    from configs.errors import run_cli
+
+    assert run_cli(cis.main, ["--suites", "libero_goal", "--out", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {flag}:"), err
+    assert not list(tmp_path.rglob("task_*.json"))
+
+
 # ------------------------------------------------------------------ evaluation knows its stack
 @pytest.mark.parametrize("mujoco, robosuite, verified", [("3.3.7", "1.4.0", True), ("3.17.0", "1.4.0", False),
                                                          ("3.3.7", "1.5.1", False), (None, None, False)])
