@@ -39,7 +39,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from configs.errors import UserError, exit_cli
+from configs.errors import UserError, exit_cli, output_dir, output_file
 from configs.suites import EVAL_SUITES, LIBERO_SUITES, check_suite
 from libero_eval import versions
 from utils.atomic import atomic_write_text
@@ -310,16 +310,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _validate(args)
+    out = None if args.compare else output_dir(args.out, "--out")
+    md = None if args.md is None else output_file(args.md, "--md")
     if args.compare:
         stacks = {Path(d).name: report.load_stack(Path(d)) for d in args.compare}
         text, _ = report.compare_markdown(stacks, reference=Path(args.compare[0]).name, threshold_mm=args.threshold_mm)
     else:
-        folder = run_checks(args.suites, Path(args.out), _settings(args), tasks=args.tasks, workers=args.workers)
+        folder = run_checks(args.suites, out, _settings(args), tasks=args.tasks, workers=args.workers)
         text = report.stack_markdown(report.load_stack(folder))
         atomic_write_text(folder / "summary.md", text)
     print(text)
-    if args.md:
-        atomic_write_text(args.md, text)
+    if md is not None:
+        atomic_write_text(md, text)
     return 0
 
 

@@ -135,6 +135,16 @@ def test_threshold_sits_in_the_gap_between_solver_noise_and_a_different_landing(
     assert rep.derive_threshold([]) == 1.0
 
 
+@pytest.mark.parametrize("flag", ["--out", "--md"])
+def test_an_output_path_under_a_file_is_one_line(tmp_path, capsys, flag):
+    from configs.errors import run_cli
+
+    (tmp_path / "f").write_text("x")
+    argv = ["--out", str(tmp_path / "f" / "o")] if flag == "--out" else ["--compare", str(tmp_path), "--md", str(tmp_path / "f" / "m.md")]
+    assert run_cli(cis.main, argv) == 2
+    assert capsys.readouterr().err.startswith(f"error: {flag} ")
+
+
 def test_a_missing_results_folder_is_one_line(tmp_path, capsys):
     from configs.errors import run_cli
 
