@@ -490,7 +490,9 @@ def replay(args) -> int:
     task_name = lenv.get_task(suite, task_id).name
     with lh5.open_file(path) as f:
         resolution = int(f[f"data/{demos[0].key}/{lh5.IMAGE_KEYS[0]}"].shape[1])
-    jobs = [Job(suite=suite, task_id=task_id, task_name=task_name, trial=i, init_state_idx=-1, seed=None,
+    # Seeded like evaluation trials: LIBERO places the fixtures (stove, cabinet) at random at every reset,
+    # so an unseeded replay depends on what its simulator ran before.
+    jobs = [Job(suite=suite, task_id=task_id, task_name=task_name, trial=i, init_state_idx=-1, seed=ecfg.seed + i,
                 instruction="", init_state=starts[d.key], max_steps=len(d.actions), settle_steps=0,
                 stop_on_done=False, video_stem=f"replay_{suite}_task{task_id}_{d.key}", demo=d)
             for i, d in enumerate(demos)]

@@ -75,6 +75,11 @@ class Check:
 
 
 # ------------------------------------------------------------------------------------------- setup
+# The language embeddings are random stand-ins: the config names them so, and training, which checks
+# that a store was made by model.text_encoder, accepts them (a cache miss would fail loudly).
+RANDOM_TEXT_ENCODER = "random (gpu_check)"
+
+
 def build_assets(work: Path, cfg: dict, dry: bool, vision_encoder: str | None) -> dict:
     """Encoders, language embeddings, a datasets table over the fixture file, its statistics."""
     from policy.lang_embeddings import write_lang_embedding_store
@@ -93,7 +98,7 @@ def build_assets(work: Path, cfg: dict, dry: bool, vision_encoder: str | None) -
     g = torch.Generator().manual_seed(0)
     lang = work / "lang"
     write_lang_embedding_store(lang, {s: torch.randn(12, m["lang_token_dim"], generator=g)
-                                      for s in ("put the bowl on the stove", "")}, model="random (gpu_check)")
+                                      for s in ("put the bowl on the stove", "")}, model=RANDOM_TEXT_ENCODER)
     (work / "fix").mkdir(exist_ok=True)
     link = work / "fix" / FIXTURE.name
     if not link.exists():
@@ -252,7 +257,8 @@ def train_cmd(cfg_path: str, assets: dict, out: Path, steps: int, batch: int, ds
     port = str(29400 + os.getpid() % 500)
     return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--master_port", port,
             str(ROOT / "main_sft.py"), "--config_path", cfg_path,
-            "--set", f"model.vision_encoder={assets['vision']}", f"dataset.datasets_config={assets['suites']}",
+            "--set", f"model.vision_encoder={assets['vision']}", f"model.text_encoder={RANDOM_TEXT_ENCODER}",
+            f"dataset.datasets_config={assets['suites']}",
             f"dataset.stats_path={assets['stats']}", "dataset.val_fraction=0",
             "--output_dir", str(out), "--precomp_lang_embed", str(assets["lang"]), "--report_to", "none",
             "--train_batch_size", str(batch), "--effective_batch_size", str(batch), "--max_train_steps", str(steps),
@@ -265,8 +271,10 @@ def run_train(cmd: list[str], timeout: float) -> dict:
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"main_sft.py failed (rc {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+    if proc.returncode != 0:  # torchrun ends with its own banner: report the child's error line
+        lines = [x for x in proc.stderr.splitlines() if x.strip() and not x.startswith(("=", "[rank"))]
+        cause = next((x for x in reversed(lines) if x.startswith("error:") or "Error" in x), lines[-1] if lines else "")
+        raise RuntimeError(f"main_sft.py failed (rc {proc.returncode}): {cause.strip()}")
     out = Path(cmd[cmd.index("--output_dir") + 1])
     recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     recs = [r for r in recs if "samples_per_s" in r][1:] or recs  # the first step includes warm-up
