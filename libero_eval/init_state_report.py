@@ -153,7 +153,8 @@ def compare_markdown(stacks: dict[str, dict[tuple[str, int], dict]], reference: 
                  for d, _, _, _ in pose_differences(ref[k], stacks[n][k])]
     thr = derive_threshold(all_diffs) if threshold_mm is None else float(threshold_mm)
     head = "| suite | task | " + " | ".join(names) + " |"
-    lines = [f"Premise share (every `:init` predicate true after the settle) per stack; "
+    lines = [f"Premise share per stack (states whose every `:init` predicate but the table-region ones is true "
+             f"after the settle); "
              f"`moved k (x mm)`: k states in which an object's settled pose is more than {thr:.1f} mm from "
              f"{reference}'s, x the largest such difference.", "", head, "|---|---|" + "---|" * len(names)]
     for key in sorted(ref):
