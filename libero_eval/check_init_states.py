@@ -42,6 +42,7 @@ import numpy as np
 from configs.errors import UserError, exit_cli, output_dir, output_file
 from configs.suites import EVAL_SUITES, LIBERO_SUITES, check_suite
 from libero_eval import versions
+from libero_eval import init_state_report as report
 from utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -115,12 +116,6 @@ def _body_poses(inner) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return poses
 
 
-def quat_angle_deg(q0: np.ndarray, q1: np.ndarray) -> float:
-    """Angle (deg) of the rotation between two unit quaternions."""
-    dot = abs(float(np.dot(q0 / np.linalg.norm(q0), q1 / np.linalg.norm(q1))))
-    return float(np.degrees(2.0 * np.arccos(min(1.0, dot))))
-
-
 def tilt_deg(q: np.ndarray) -> float:
     """Angle (deg) between the body's z axis and the world's up axis."""
     w, x, y, z = q / np.linalg.norm(q)
@@ -145,7 +140,7 @@ def check_state(env, state: np.ndarray, seed: int, settle_steps: int) -> dict:
         p0, q0 = start[name]
         objects[name] = {
             "disp_mm": round(float(np.linalg.norm(p1 - p0)) * 1000.0, 3),
-            "rot_deg": round(quat_angle_deg(q0, q1), 3),
+            "rot_deg": round(report.quat_angle_deg(q0, q1), 3),
             "tilt_deg": round(tilt_deg(q1), 3),
             "pos": [round(float(v), 6) for v in p1],
             "quat": [round(float(v), 6) for v in q1],
@@ -192,7 +187,7 @@ def check_task(suite: str, task_id: int, settings: CheckSettings) -> dict:
         goal = [predicate_text(p) for p in inner.parsed_problem["goal_state"]]
     finally:
         lenv.close_env(env)
-    return {"format": FORMAT_VERSION, "stack": versions.sim_versions(), "settings": asdict(settings),
+    return {"format": FORMAT_VERSION, "stack": versions.sim_versions(), "settings": _settings_dict(settings),
             "suite": suite, "task_id": int(task_id), "task": task.name, "n_stored": int(len(init_states)),
             "premises": [predicate_text(p) for p in preds], "kinds": kinds, "goal": goal,
             "seconds": round(time.perf_counter() - t0, 2), "states": states}
@@ -223,7 +218,6 @@ def load_done(path: Path, settings: CheckSettings) -> Optional[dict]:
 def _run_one(job: tuple[str, int, CheckSettings, str]) -> tuple[str, int, float]:
     suite, task_id, settings, path = job
     result = check_task(suite, task_id, settings)
-    result["settings"] = _settings_dict(settings)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(result, indent=1))
     return suite, task_id, result["seconds"]
@@ -305,8 +299,6 @@ def _validate(args) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from libero_eval import init_state_report as report
-
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _validate(args)

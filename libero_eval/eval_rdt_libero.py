@@ -264,7 +264,7 @@ def check_stack(args, tasks: dict) -> dict:
         if args.require_verified_stack:
             raise EvalInputError(f"--require_verified_stack: {status['warning']}")
         log.warning("%s", status["warning"])
-    broken = premise_failures_in(status, {name: ids for name, (_, ids) in tasks.items()})
+    broken = premise_failures_in(status, [(name, t) for name, (_, ids) in tasks.items() for t in ids])
     if broken:
         log.warning("under this stack the starting scene of %s is not LIBERO's (an init-state premise fails or "
                     "objects settle elsewhere; python -m libero_eval.check_init_states)", ", ".join(f"{s} task {t}" for s, t in broken))

@@ -110,12 +110,13 @@ def pose_differences(a: dict, b: dict) -> list[tuple[float, float, int, str]]:
                 continue
             p = other["objects"][name]
             d = float(np.linalg.norm(np.subtract(o["pos"], p["pos"]))) * 1000.0
-            r = float(_quat_angle(np.array(o["quat"]), np.array(p["quat"])))
+            r = quat_angle_deg(np.array(o["quat"]), np.array(p["quat"]))
             out.append((d, r, int(s["state"]), name))
     return out
 
 
-def _quat_angle(q0: np.ndarray, q1: np.ndarray) -> float:
+def quat_angle_deg(q0: np.ndarray, q1: np.ndarray) -> float:
+    """Angle (deg) of the rotation between two unit quaternions."""
     dot = abs(float(np.dot(q0 / np.linalg.norm(q0), q1 / np.linalg.norm(q1))))
     return float(np.degrees(2.0 * np.arccos(min(1.0, dot))))
 

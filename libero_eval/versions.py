@@ -82,8 +82,7 @@ def stack_status(v: dict[str, str | None] | None = None) -> dict:
     return {"verified": verified, "warning": warning, "premise_failures": failures}
 
 
-def premise_failures_in(status: dict, tasks: dict[str, list[int]] | list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The (suite, task) pairs among `tasks` whose starting scene differs under the stack of `status`."""
-    pairs = [(s, int(t)) for s, ids in tasks.items() for t in ids] if isinstance(tasks, dict) else tasks
+def premise_failures_in(status: dict, pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The (suite, task) pairs among `pairs` whose starting scene differs under the stack of `status`."""
     known = status.get("premise_failures", {})
-    return [(s, t) for s, t in pairs if t in known.get(s, [])]
+    return [(s, int(t)) for s, t in pairs if int(t) in known.get(s, [])]
