@@ -128,7 +128,7 @@ _LIBERO: Any = None
 
 
 def libero_api():
-    """Import `libero.libero` (benchmark, get_libero_path, OffScreenRenderEnv) once, safely."""
+    """Import `libero.libero` (benchmark, get_libero_path, OffScreenRenderEnv, ControlEnv) once, safely."""
     global _LIBERO
     if _LIBERO is None:
         _configure_gl_env()
@@ -137,10 +137,10 @@ def libero_api():
 
         from libero.libero import benchmark, get_libero_path
         from libero.libero.envs import OffScreenRenderEnv
+        from libero.libero.envs.env_wrapper import ControlEnv
 
-        _LIBERO = types.SimpleNamespace(
-            benchmark=benchmark, get_libero_path=get_libero_path, OffScreenRenderEnv=OffScreenRenderEnv
-        )
+        _LIBERO = types.SimpleNamespace(benchmark=benchmark, get_libero_path=get_libero_path,
+                                        OffScreenRenderEnv=OffScreenRenderEnv, ControlEnv=ControlEnv)
     return _LIBERO
 
 
@@ -293,10 +293,7 @@ def make_physics_env(suite, task_id: int, hard_reset: bool = True, **env_kwargs)
     """
     suite = _as_suite(suite)
     bddl = task_bddl_path(suite, task_id)
-    libero_api()
-    from libero.libero.envs.env_wrapper import ControlEnv
-
-    return ControlEnv(
+    return libero_api().ControlEnv(
         bddl_file_name=str(bddl), has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
         control_freq=CONTROL_FREQ, hard_reset=bool(hard_reset), **env_kwargs,
     )
