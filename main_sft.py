@@ -18,16 +18,20 @@ import os
 import sys
 
 from configs.errors import exit_cli
+from configs.launch import LaunchSettings
 from configs.loader import read_preset
 from configs.schema import (DATASET_FLAG_ALIASES, LR_SCHEDULERS, MIXED_PRECISIONS, REPORTERS, Config, ConfigError,
                             TrainConfig)
+
+
+LAUNCH_DEFAULTS = LaunchSettings()
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     # --- config & paths
-    a("--config_path", default="configs/base.yaml", help="YAML config (configs/base.yaml, configs/tiny.yaml)")
+    a("--config_path", default=LAUNCH_DEFAULTS.config_path, help="YAML config (configs/base.yaml, configs/tiny.yaml)")
     a("--set", nargs="*", action="extend", default=None, metavar="KEY=VALUE",
       help="config overrides (repeatable), e.g. dataset.action_encoding=delta")
     a("--deepspeed", default=None, help="DeepSpeed config json (configs/zero2.json, configs/zero3.json)")
@@ -35,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
       help="hub id, save_pretrained dir, DeepSpeed mp_rank_00_model_states.pt, or empty for random init")
     a("--pretrained_text_encoder_name_or_path", default=None, help="default: model.text_encoder of the config")
     a("--pretrained_vision_encoder_name_or_path", default=None, help="default: model.vision_encoder of the config")
-    a("--output_dir", default="checkpoints/rdt-finetune")
+    a("--output_dir", default=LAUNCH_DEFAULTS.output_dir)
     a("--run_name", default=None, help="name for trackers and outs/videos/<run_name> (default: output dir name)")
     a("--seed", type=int, default=None)
     # --- data
@@ -123,8 +127,10 @@ def config_from_args(args) -> Config:
 
 
 def main(argv=None) -> int:
+    """Parse the flags once into the typed recipe and the typed launch settings; train on them."""
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    launch = LaunchSettings.from_flags(vars(args))
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=1, sort_keys=True))
         return 0
@@ -136,7 +142,7 @@ def main(argv=None) -> int:
     from train.train_sft import TrainingDiverged, train
 
     try:
-        train(args, cfg)
+        train(cfg, launch)
     except TrainingDiverged as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 3

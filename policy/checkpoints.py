@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from configs.errors import UserError
+from configs.launch import LaunchSettings
 from configs.loader import BASE_PRESET, apply_override, fill_from_base, load_typed, read_preset
 from configs.schema import Config
 from models.loading import looks_like_hub_id, norm_for_legacy_config
@@ -97,7 +98,7 @@ class PolicyError(UserError, ValueError):
 class ResolvedCheckpoint:
     weights: Path  # folder (save_pretrained / LoRA adapter) or bare weights file
     config: Config  # the resolved typed config the model was trained with
-    train_args: dict  # training flags ({} when unknown)
+    launch: Optional[LaunchSettings]  # the training launch's paths (None when unknown)
     source: str  # what the user passed, for the CSV
     data_info: dict = field(default_factory=dict)  # {"suites", "image_hw"} of the training data, if known
     concrete: Optional[Path] = None  # the checkpoint a run folder resolved to (pass it back as --checkpoint)
@@ -146,12 +147,12 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
     Raises `PolicyError` with the fix."""
     path = Path(source)
     if not path.exists() and looks_like_hub_id(source) and config is not None:  # e.g. the released base model
-        return ResolvedCheckpoint(weights=path, config=load_typed(config, overrides), train_args={}, source=str(source))
+        return ResolvedCheckpoint(weights=path, config=load_typed(config, overrides), launch=None, source=str(source))
     if not path.exists():
         raise PolicyError(f"checkpoint not found: {source} (expected a checkpoint-N folder, a training run "
                           f"folder with checkpoint-N subfolders, or a weights file with --config)")
     path = _model_path(str(source), path, use_ema)
-    train_args: dict = {}
+    launch: Optional[LaunchSettings] = None
     data_info: dict = {}
     if config is not None:
         if not Path(config).is_file():
@@ -169,7 +170,7 @@ def resolve_checkpoint(source: str | Path, config: Optional[str | Path] = None, 
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise PolicyError(f"{tc}: unreadable training config ({exc!r}); truncated? pass the YAML the model was "
                               f"trained with as --config") from None
-        train_args, data_info = data.get("args") or {}, data.get("data") or {}
         cfg = checkpoint_config(raw, str(tc), overrides)
-    return ResolvedCheckpoint(weights=path / "ema" if use_ema else path, config=cfg, train_args=train_args,
+        launch, data_info = LaunchSettings.from_record(data, str(tc)), data.get("data") or {}
+    return ResolvedCheckpoint(weights=path / "ema" if use_ema else path, config=cfg, launch=launch,
                               source=str(source), data_info=data_info, concrete=path)

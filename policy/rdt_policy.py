@@ -39,6 +39,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from configs.launch import LaunchSettings
 from configs.schema import CAMERA_SLOTS, EVAL_DTYPES, Config
 from policy.batch import action_targets, pad_embeddings
 from policy.checkpoints import TRAIN_CONFIG, PolicyError, ResolvedCheckpoint, resolve_checkpoint
@@ -205,7 +206,7 @@ class RDTPolicy:
             save_lora(model, directory, self.base_source, state_dict=state_dict)
         else:
             save_pretrained(unwrap_runner(model), directory, state_dict=state_dict)
-        info = run_info if run_info is not None else {"args": {}, "config": self.cfg.to_dict()}
+        info = run_info if run_info is not None else {"config": self.cfg.to_dict()}
         atomic_write_text(Path(directory) / TRAIN_CONFIG, json.dumps(info, indent=2))
 
     # -------------------------------------------------------------- construction
@@ -219,26 +220,25 @@ class RDTPolicy:
         """Rebuild runner + encoders + mapping options from a checkpoint (full, LoRA adapter, ``ema/``,
         a DeepSpeed ``.pt`` or a hub id; see `policy.checkpoints.resolve_checkpoint`), for inference.
 
-        Encoder paths: the argument here > the training flag > ``model.vision_encoder`` / ``text_encoder``.
+        Encoder paths: the argument here > the training launch's (``configs.launch.LaunchSettings``,
+        stored in the checkpoint) > ``model.vision_encoder`` / ``text_encoder``.
         ``lang_embed_dir``: precomputed T5 embeddings (``scripts/preprocess_language_embeddings.py``);
         T5 is then only loaded for an instruction missing from the store.
         """
         from models.loading import load_runner
 
         ck = resolved or resolve_checkpoint(path, config, use_ema, overrides)
-        cfg, targs = ck.config, ck.train_args
+        cfg, launch = ck.config, ck.launch or LaunchSettings()
         device = torch.device(device)
         dtype = _torch_dtype(dtype, device)
         model_cfg = cfg.model
-        vis_path = _resolve_asset(vision_encoder or targs.get("pretrained_vision_encoder_name_or_path")
-                                  or model_cfg.vision_encoder)
+        vis_path = _resolve_asset(vision_encoder or launch.vision_encoder or model_cfg.vision_encoder)
         runner = load_runner(str(ck.weights), cfg, dtype=dtype).to(device=device, dtype=dtype).eval()
         runner.requires_grad_(False)
         vision = load_vision_encoder(vis_path, cfg, dtype, device)
-        txt_path = _resolve_asset(text_encoder or targs.get("pretrained_text_encoder_name_or_path")
-                                  or model_cfg.text_encoder)
+        txt_path = _resolve_asset(text_encoder or launch.text_encoder or model_cfg.text_encoder)
         load_text = functools.partial(load_text_encoder, txt_path, cfg, dtype, device)
-        store = _language_store(lang_embed_dir or targs.get("precomp_lang_embed"), bool(lang_embed_dir),
+        store = _language_store(lang_embed_dir or launch.lang_embed_dir, bool(lang_embed_dir),
                                 model_cfg.lang_token_dim)
         if store is not None:
             store.check_model(txt_path, "--text_encoder" if text_encoder else "the checkpoint's text encoder")

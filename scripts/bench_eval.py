@@ -53,7 +53,7 @@ def make_tiny_checkpoint(out_dir: str | Path, encoders_dir: str | Path, seed: in
         w = runner.model.final_layer.ffn_final.fc2.weight
         w.copy_(torch.randn_like(w) * 0.05)
     save_pretrained(runner, out_dir)
-    (out_dir / "train_config.json").write_text(json.dumps({"args": {}, "config": cfg}, indent=2))
+    (out_dir / "train_config.json").write_text(json.dumps({"config": cfg}, indent=2))
     (out_dir / "trainer_state.json").write_text(json.dumps({"global_step": 0}))
     return out_dir
 

@@ -2,7 +2,6 @@
 traceback; no silent wrong setup, no hang, no race. One test (or more) per case of the issue."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -237,6 +236,7 @@ def test_language_store_of_another_text_encoder_is_refused(tmp_path, tiny_ckpt, 
     from configs.loader import load_typed
     from policy.lang_embeddings import LangEmbeddingError, write_lang_embedding_store
     from policy.rdt_policy import RDTPolicy
+    from configs.launch import LaunchSettings
     from train.train_sft import build_datasets
 
     store = tmp_path / "lang"
@@ -244,9 +244,8 @@ def test_language_store_of_another_text_encoder_is_refused(tmp_path, tiny_ckpt, 
                                model="google/flan-t5-tiny")
     cfg = load_typed("configs/tiny.yaml", [f"dataset.datasets_config={fixture_suite['suites']}",
                                            "model.text_encoder=google/t5-v1_1-tiny", "train.sample_period=-1"])
-    args = argparse.Namespace(precomp_lang_embed=str(store), pretrained_text_encoder_name_or_path=None)
     with pytest.raises(LangEmbeddingError, match="made by google/flan-t5-tiny.*model.text_encoder is google/t5"):
-        build_datasets(args, cfg)
+        build_datasets(LaunchSettings(lang_embed_dir=str(store)), cfg)
     with pytest.raises(LangEmbeddingError, match="made by google/flan-t5-tiny"):
         RDTPolicy.from_pretrained(tiny_ckpt, "cpu", lang_embed_dir=store)
 
@@ -283,15 +282,14 @@ def test_resume_refuses_another_data_position_and_logs_other_changes(tmp_path, c
         return cfg
 
     _checkpoint_with(resolved("train.train_batch_size=4"), tmp_path)
-    args = argparse.Namespace(resume_from_checkpoint="latest")
     with pytest.raises(ConfigError, match=r"train.train_batch_size 4 -> 8"):
-        check_resume_config(args, resolved("train.train_batch_size=8"), tmp_path / "out", 1)
+        check_resume_config("latest", resolved("train.train_batch_size=8"), tmp_path / "out", 1)
     with pytest.raises(ConfigError, match=r"model.rdt.depth 4 -> 3"):
-        check_resume_config(args, resolved("train.train_batch_size=4", "model.rdt.depth=3"), tmp_path / "out", 1)
+        check_resume_config("latest", resolved("train.train_batch_size=4", "model.rdt.depth=3"), tmp_path / "out", 1)
     with pytest.raises(ConfigError, match=r"processes 1 -> 2"):
-        check_resume_config(args, resolved("train.train_batch_size=4"), tmp_path / "out", 2)
+        check_resume_config("latest", resolved("train.train_batch_size=4"), tmp_path / "out", 2)
     caplog.set_level("WARNING")
-    check_resume_config(args, resolved("train.train_batch_size=4", "train.learning_rate=5e-5",
+    check_resume_config("latest", resolved("train.train_batch_size=4", "train.learning_rate=5e-5",
                                        "dataset.cond_mask_prob=0.3"), tmp_path / "out", 1)
     logged = caplog.text
     assert "train.learning_rate changed" in logged and "dataset.cond_mask_prob changed" in logged

@@ -157,6 +157,13 @@ def test_sampling_metrics_and_plot(tmp_path, run_train):
     assert train_cfg["config"]["dataset"]["action_encoding"] == "abs_goal"
     assert train_cfg["data"] == {"suites": ["fix"], "image_hw": [[128, 128]],
                                  "instructions": {"put_the_bowl_on_the_stove": "put the bowl on the stove"}}
+    # ... and the launch's paths by field name (configs/launch.py), not the raw flags
+    from configs.launch import LaunchSettings
+
+    assert "args" not in train_cfg
+    launch = LaunchSettings.from_record(train_cfg)
+    assert launch.output_dir == str(out) and launch.config_path == "configs/tiny.yaml"
+    assert launch.pretrained_model is None and launch.overrides[0].startswith("model.vision_encoder=")
 
 
 def test_lora_adapter_is_small_and_merge_matches(tmp_path, run_train, tiny_encoders_dir):

@@ -8,7 +8,6 @@ resumed run to repeat the uninterrupted one exactly.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import logging
@@ -19,19 +18,28 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 
 from configs.errors import UserError
 from configs.errors import output_dir as checked_output_dir
 from configs.errors import require_file
-from configs.schema import DATASET_FLAG_ALIASES, Config, ConfigError, TrainConfig
+from configs.launch import LaunchSettings
+from configs.schema import Config, ConfigError
 from train import checkpointing as ckpt
 from policy.checkpoints import TRAIN_CONFIG, checkpoint_config
 from policy.rdt_policy import RDTPolicy, load_text_encoder, load_vision_encoder, unwrap_runner
 from utils.atomic import atomic_write_text
 from utils.faults import maybe_fault
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from diffusers.training_utils import EMAModel
+    from torch.utils.data import DataLoader
+
+    from data.dataset import LiberoDataset
+    from train.sampler import EpochSampler
 
 log = logging.getLogger("train")
 
@@ -49,15 +57,15 @@ def _ensure_distributed_env() -> None:
         os.environ.setdefault(key, value)
 
 
-def build_accelerator(args, cfg, output_dir: Path):
+def build_accelerator(launch: LaunchSettings, cfg: Config, output_dir: Path):
     from accelerate import Accelerator
     from accelerate.utils import DeepSpeedPlugin, ProjectConfiguration
 
     plugin = None
-    if args.deepspeed:
-        require_file(args.deepspeed, "--deepspeed")
+    if launch.deepspeed_config:
+        require_file(launch.deepspeed_config, "--deepspeed")
         _ensure_distributed_env()
-        plugin = DeepSpeedPlugin(hf_ds_config=args.deepspeed)
+        plugin = DeepSpeedPlugin(hf_ds_config=launch.deepspeed_config)
         ds_cfg = plugin.deepspeed_config
         ds_cfg["train_micro_batch_size_per_gpu"] = cfg.train.train_batch_size
         ds_cfg["gradient_accumulation_steps"] = cfg.train.gradient_accumulation_steps
@@ -172,14 +180,12 @@ def load_stats(path: str, suites, required: bool, ds_cfg, width: int = 128) -> d
     return stats
 
 
-def build_encoders(args, cfg, device, dtype):
+def build_encoders(launch: LaunchSettings, cfg: Config, device, dtype):
     """SigLIP, and T5 unless the language embeddings are precomputed (checked against the model)."""
-    vision = load_vision_encoder(args.pretrained_vision_encoder_name_or_path or cfg.model.vision_encoder,
-                                 cfg, dtype, device)
+    vision = load_vision_encoder(launch.vision_encoder or cfg.model.vision_encoder, cfg, dtype, device)
     text = None
-    if not args.precomp_lang_embed:
-        text = load_text_encoder(args.pretrained_text_encoder_name_or_path or cfg.model.text_encoder,
-                                 cfg, dtype, device)
+    if not launch.lang_embed_dir:
+        text = load_text_encoder(launch.text_encoder or cfg.model.text_encoder, cfg, dtype, device)
     return vision, text
 
 
@@ -220,25 +226,19 @@ def ema_state_dict(ema, model, full_state_dict: dict) -> dict:
     return out
 
 
-def launch_paths(args) -> dict:
-    """The command-line settings that are not part of the typed config (paths, launcher, resume);
-    the training knobs' flags are aliases of config keys and are recorded there."""
-    aliases = {f.name for f in dataclasses.fields(TrainConfig)} | set(DATASET_FLAG_ALIASES)
-    return {k: v for k, v in vars(args).items() if k not in aliases}
-
-
-def build_datasets(args, cfg):
+def build_datasets(launch: LaunchSettings, cfg: Config):
+    """(training set, held-out set or None) of the config's datasets table."""
     from data.dataset import LiberoDataset
 
-    common = dict(datasets=cfg.dataset.datasets_config, lang_embed_dir=args.precomp_lang_embed,
-                  lang_embed_dim=cfg.model.lang_token_dim if args.precomp_lang_embed else None)
+    common = dict(datasets=cfg.dataset.datasets_config, lang_embed_dir=launch.lang_embed_dir,
+                  lang_embed_dim=cfg.model.lang_token_dim if launch.lang_embed_dir else None)
     # Hold episodes out only when validation runs: otherwise they would be lost to training.
     validate = cfg.dataset.val_fraction > 0 and cfg.train.sample_period > 0
     train_ds = LiberoDataset(cfg, split="train" if validate else "all", **common)
     if train_ds.lang_store is not None:
-        flag = args.pretrained_text_encoder_name_or_path
-        train_ds.lang_store.check_model(flag or cfg.model.text_encoder,
-                                        "--pretrained_text_encoder_name_or_path" if flag else "model.text_encoder")
+        given = launch.text_encoder
+        train_ds.lang_store.check_model(given or cfg.model.text_encoder,
+                                        "--pretrained_text_encoder_name_or_path" if given else "model.text_encoder")
     val_ds = None
     if validate:
         try:
@@ -324,20 +324,20 @@ class MetricsFile:
 @dataclass
 class Run:
     """What a training run holds while it runs (built once by ``setup``; the counters say where it is)."""
-    args: Any
     cfg: Config
-    accelerator: Any
+    launch: LaunchSettings
+    accelerator: "Accelerator"
     output_dir: Path
     run_name: str
     policy: RDTPolicy  # its model is the accelerate / DeepSpeed-prepared runner
-    ema: Any
-    train_ds: Any
-    val_ds: Any
-    sampler: Any
-    loader: Any
+    ema: Optional["EMAModel"]
+    train_ds: "LiberoDataset"
+    val_ds: Optional["LiberoDataset"]
+    sampler: "EpochSampler"
+    loader: "DataLoader"
     params: list
-    optimizer: Any
-    lr_scheduler: Any
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: Any  # a torch LR scheduler (diffusers.optimization.get_scheduler)
     run_info: dict
     metrics_file: MetricsFile
     max_steps: int
@@ -364,13 +364,13 @@ class Run:
         return self.accelerator.device
 
 
-def build_model(args, cfg, accelerator, output_dir: Path):
+def build_model(launch: LaunchSettings, cfg: Config, accelerator, output_dir: Path):
     """(runner, base the checkpoints refer to, EMA or None); LoRA wraps the runner in adapters."""
     from models.loading import load_runner, save_pretrained
     from models.lora import DEFAULT_TARGETS, apply_lora
 
-    runner = load_runner(args.pretrained_model_name_or_path, cfg)
-    base_source = args.pretrained_model_name_or_path
+    runner = load_runner(launch.pretrained_model, cfg)
+    base_source = launch.pretrained_model
     if cfg.train.use_lora:
         if not base_source:  # random base: keep it, the adapter is meaningless without it
             base_dir = output_dir / "base_model"
@@ -395,7 +395,7 @@ def build_model(args, cfg, accelerator, output_dir: Path):
     return runner, base_source, ema
 
 
-def build_data(args, cfg, accelerator, vision, text, weight_dtype):
+def build_data(launch: LaunchSettings, cfg: Config, accelerator, vision, text, weight_dtype):
     """(train set, val set or None, the policy's conditioner, sampler, loader, what evaluation needs to know)."""
     from torch.utils.data import DataLoader
 
@@ -403,18 +403,18 @@ def build_data(args, cfg, accelerator, vision, text, weight_dtype):
     from policy.batch import collate
     from train.sampler import EpochSampler
 
-    train_ds, val_ds = build_datasets(args, cfg)
+    train_ds, val_ds = build_datasets(launch, cfg)
     ds_cfg = cfg.dataset
     options = ConditioningOptions.from_config(ds_cfg)
     stats = load_stats(ds_cfg.stats_path, train_ds.suite_names,
                        required=options.cond_mask_prob > 0 or options.state_noise_snr is not None, ds_cfg=ds_cfg,
                        width=cfg.common.state_dim)
     empty_lang = None
-    if args.precomp_lang_embed and options.cond_mask_prob > 0:
+    if launch.lang_embed_dir and options.cond_mask_prob > 0:
         empty_lang = train_ds.lang_store.get("") if "" in train_ds.lang_store else None
-    # Everything evaluation needs to rebuild the policy: the resolved typed config, the paths given on
-    # the command line (encoders, language embeddings), and what the data looked like.
-    run_info = {"args": launch_paths(args), "config": cfg.to_dict(),
+    # Everything evaluation needs to rebuild the policy: the resolved typed config, the launch's paths
+    # (encoders, language embeddings), and what the data looked like.
+    run_info = {"launch": launch.to_dict(), "config": cfg.to_dict(),
                 "data": {"suites": train_ds.suite_names, "image_hw": [list(hw) for hw in train_ds.image_sizes()],
                          "instructions": train_ds.task_instructions()}}
     conditioner = Conditioner(vision, text, empty_lang, stats, options, dtype=weight_dtype,
@@ -458,9 +458,10 @@ def resume_config_changes(saved: dict, now: dict) -> tuple[dict, dict]:
     return fixed, {k: v for k, v in changed.items() if k not in fixed}
 
 
-def check_resume_config(args, cfg: Config, output_dir: Path, processes: int) -> None:
-    """Compare the checkpoint's train_config.json with this run's config before anything is loaded."""
-    resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, output_dir)
+def check_resume_config(resume: Optional[str], cfg: Config, output_dir: Path, processes: int) -> None:
+    """Compare the train_config.json of the checkpoint ``resume`` names (``--resume_from_checkpoint``)
+    with this run's config before anything is loaded."""
+    resume_from = ckpt.resolve_resume(resume, output_dir)
     tc = resume_from / TRAIN_CONFIG if resume_from is not None else None
     if tc is None or not tc.is_file():
         return
@@ -485,15 +486,15 @@ def check_resume_config(args, cfg: Config, output_dir: Path, processes: int) -> 
 
 def resume_state(run: Run) -> None:
     """Weights, optimizer, scheduler, EMA, RNG and the position in the data of ``--resume_from_checkpoint``."""
-    args, cfg = run.args, run.cfg
-    resume_from = ckpt.resolve_resume(args.resume_from_checkpoint, run.output_dir)
+    launch, cfg = run.launch, run.cfg
+    resume_from = ckpt.resolve_resume(launch.resume_from_checkpoint, run.output_dir)
     if resume_from is None:
-        if args.resume_from_checkpoint == "latest":
+        if launch.resume_from_checkpoint == "latest":
             log.info("--resume_from_checkpoint latest: no checkpoint in %s yet, starting fresh", run.output_dir)
         return
     try:
         run.accelerator.load_state(str(resume_from / "train_state"),
-                                   **({"load_module_strict": False} if cfg.train.use_lora and args.deepspeed else {}))
+                                   **({"load_module_strict": False} if cfg.train.use_lora and launch.deepspeed_config else {}))
     except UserError:
         raise
     except (RuntimeError, OSError, EOFError, ValueError, KeyError) as exc:  # a truncated optimizer / RNG file
@@ -509,14 +510,14 @@ def resume_state(run: Run) -> None:
              run.batch_in_epoch)
 
 
-def setup(args, cfg) -> Run:
+def setup(cfg: Config, launch: LaunchSettings) -> Run:
     """Accelerator, encoders, model (+ LoRA / EMA), data, optimizer and scheduler; resumed if asked."""
     from diffusers.optimization import get_scheduler
 
-    output_dir = checked_output_dir(args.output_dir, "--output_dir")
-    accelerator = build_accelerator(args, cfg, output_dir)
+    output_dir = checked_output_dir(launch.output_dir, "--output_dir")
+    accelerator = build_accelerator(launch, cfg, output_dir)
     setup_logging(output_dir, accelerator.is_main_process)
-    check_resume_config(args, cfg, output_dir, accelerator.num_processes)
+    check_resume_config(launch.resume_from_checkpoint, cfg, output_dir, accelerator.num_processes)
     device = accelerator.device
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
     if accelerator.is_main_process:
@@ -528,9 +529,9 @@ def setup(args, cfg) -> Run:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - cfg.train.dataloader_num_workers))
 
     with frozen_encoder_loading():
-        vision, text = build_encoders(args, cfg, device, weight_dtype)
-    runner, base_source, ema = build_model(args, cfg, accelerator, output_dir)
-    train_ds, val_ds, conditioner, sampler, loader, run_info = build_data(args, cfg, accelerator, vision, text,
+        vision, text = build_encoders(launch, cfg, device, weight_dtype)
+    runner, base_source, ema = build_model(launch, cfg, accelerator, output_dir)
+    train_ds, val_ds, conditioner, sampler, loader, run_info = build_data(launch, cfg, accelerator, vision, text,
                                                                            weight_dtype)
     policy = RDTPolicy(runner, conditioner, cfg, base_source=base_source)
     if accelerator.is_main_process:
@@ -555,7 +556,7 @@ def setup(args, cfg) -> Run:
         log.info("EMA of %d trainable tensors (%.2fM values)", len(ema.shadow_params),
                  sum(p.numel() for p in ema.shadow_params) / 1e6)
 
-    run = Run(args, cfg, accelerator, output_dir, args.run_name or output_dir.name, policy, ema, train_ds, val_ds,
+    run = Run(cfg, launch, accelerator, output_dir, launch.run_name or output_dir.name, policy, ema, train_ds, val_ds,
               sampler, loader, params, optimizer, lr_scheduler, run_info,
               MetricsFile(output_dir / "metrics.jsonl", accelerator.is_main_process), max_steps, steps_per_epoch)
     resume_state(run)
@@ -594,8 +595,8 @@ def _disk_full(exc: BaseException, folder: Path) -> bool:
 
 
 def _write_checkpoint(run: Run, tmp: Path, step: int) -> Path:
-    args, cfg, acc = run.args, run.cfg, run.accelerator
-    ds_kwargs = {"exclude_frozen_parameters": True} if cfg.train.use_lora and args.deepspeed else {}
+    launch, cfg, acc = run.launch, run.cfg, run.accelerator
+    ds_kwargs = {"exclude_frozen_parameters": True} if cfg.train.use_lora and launch.deepspeed_config else {}
     acc.save_state(str(tmp / "train_state"), **ds_kwargs)
     state_dict = acc.get_state_dict(run.policy.model)
     # Every rank has written its part (RNG states, shards) before the folder is renamed into place.
@@ -610,7 +611,7 @@ def _write_checkpoint(run: Run, tmp: Path, step: int) -> Path:
         maybe_fault("kill_in_checkpoint", step)
         final = ckpt.finalize(tmp, {"global_step": step, "epoch": run.epoch, "batch_in_epoch": run.batch_in_epoch,
                                     "run_name": run.run_name, "seed": cfg.train.seed,
-                                    "config_path": str(args.config_path)})
+                                    "config_path": launch.config_path})
     return final
 
 
@@ -736,14 +737,14 @@ def check_finite(run: Run, loss: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------- loop
-def train(args, cfg: Config) -> Path:
+def train(cfg: Config, launch: LaunchSettings) -> Path:
     """Train until ``max_steps``: step, log, checkpoint, sample; returns the final checkpoint.
-    ``cfg`` is the resolved typed config; ``args`` carries only paths and the launcher's settings."""
+    ``cfg`` is the resolved typed recipe; ``launch`` the run's paths (``configs.launch``)."""
     from tqdm.auto import tqdm
 
     from train.timing import StepShares
 
-    run = setup(args, cfg)
+    run = setup(cfg, launch)
     run.policy.train()
     # a context: the bar is closed before an error line (it would otherwise print after it at exit)
     with tqdm(total=run.max_steps, initial=run.global_step, disable=not run.is_main, desc="train",
