@@ -3,7 +3,7 @@ whole pipeline without a model.
 
 Each recorded action is encoded against the RECORDED pose before it and the simulator worker decodes
 it against the LIVE pose, exactly as it does with a model's predictions; the live end-effector path
-is then compared with the recorded one. ``scripts/check_action_tracking.py`` uses the same helpers.
+is then compared with the recorded one. ``libero_eval/action_tracking.py`` uses the same helpers.
 """
 from __future__ import annotations
 

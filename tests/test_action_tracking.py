@@ -1,4 +1,4 @@
-"""Closed-loop check of the abs_goal action encoding in the simulator (scripts/check_action_tracking.py).
+"""Closed-loop check of the abs_goal action encoding in the simulator (libero_eval/action_tracking.py, `python -m scripts.check_action_tracking`).
 
 From a demo's first state (controller refreshed), executing abs_goal targets decoded against the
 LIVE pose at every step must follow the recorded end-effector path as closely as replaying the
@@ -6,7 +6,7 @@ recorded 7-d actions does: the encoding loses nothing at execution time.
 """
 import pytest
 
-from scripts import check_action_tracking as cat
+from libero_eval import action_tracking as cat
 
 pytestmark = pytest.mark.sim
 

@@ -1,6 +1,6 @@
 """The installed simulator stack reproduces LIBERO's recorded physics and images (docs/SIM_STACK.md).
 
-Runs `scripts/check_sim_stack.py` on the first demo of the LIBERO-made fixture (robosuite 1.4.0 +
+Runs `libero_eval/sim_stack.py` (`python -m scripts.check_sim_stack`) on the first demo of the LIBERO-made fixture (robosuite 1.4.0 +
 mujoco 3.3.7, the pin). Thresholds sit far above what the pinned stack measures and below what every
 other stack tried measures (numbers in docs/SIM_STACK.md), so a silent MuJoCo / robosuite change,
 a wrong state/observation pairing or a flipped image fails here.
@@ -30,7 +30,7 @@ def test_sim_versions_names_the_installed_stack():
 @pytest.mark.sim
 @pytest.mark.slow
 def test_stack_reproduces_libero_fixture(libero_fixture_file, capsys):
-    from scripts import check_sim_stack as css
+    from libero_eval import sim_stack as css
 
     results = css.check_file(libero_fixture_file, max_demos=1, alignment=False)
     assert len(results) == 1
