@@ -37,6 +37,7 @@ from configs.loader import fill_from_base
 from configs.schema import Config
 from data import libero_hdf5 as lh
 from data import lerobot_dataset as lr
+from policy.batch import SAMPLE
 from policy.lang_embeddings import LangEmbeddingStore
 from data.libero_hdf5 import LiberoDataError
 from policy.libero_mapping import (
@@ -595,18 +596,18 @@ class LiberoDataset(Dataset):
         action_valid[:m] = True
 
         sample = {
-            "images": images,
-            "image_mask": mask,
-            "state": state.astype(np.float32)[None],
-            "state_elem_mask": state_mask,
-            "actions": actions,
-            "action_elem_mask": self._action_mask.copy(),
-            "action_valid": action_valid,
-            "action_norm": self.action_rms(demo_idx),
-            "ctrl_freq": float(cfg.control_freq),
-            "instruction": fi.instruction,
-            "suite": self.specs[fi.suite].name,
+            SAMPLE.images: images,
+            SAMPLE.image_mask: mask,
+            SAMPLE.state: state.astype(np.float32)[None],
+            SAMPLE.state_elem_mask: state_mask,
+            SAMPLE.actions: actions,
+            SAMPLE.action_elem_mask: self._action_mask.copy(),
+            SAMPLE.action_valid: action_valid,
+            SAMPLE.action_norm: self.action_rms(demo_idx),
+            SAMPLE.ctrl_freq: float(cfg.control_freq),
+            SAMPLE.instruction: fi.instruction,
+            SAMPLE.suite: self.specs[fi.suite].name,
         }
         if self.lang_store is not None:
-            sample["lang_embed"] = self.lang_store.get(fi.instruction)
+            sample[SAMPLE.lang_embed] = self.lang_store.get(fi.instruction)
         return sample

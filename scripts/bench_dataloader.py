@@ -25,6 +25,7 @@ from configs.errors import exit_cli
 from data import libero_hdf5 as lh
 from configs.schema import CAMERA_SLOTS
 from data.dataset import LiberoDataset
+from policy.batch import BATCH, SAMPLE
 from policy.libero_mapping import Pose, action_mask, encode_actions, encode_state, flip_to_camera_view
 from scripts.compute_dataset_stats import load_yaml_config
 
@@ -62,9 +63,9 @@ class NaiveRandomDataset(Dataset):
         pre = slice(k - off, k - off + m)
         enc = encode_actions(low.actions[k:k + m], Pose(low.ee_pos[pre], low.ee_ori[pre]), cfg.action_encoding, scale)
         actions = np.concatenate([enc, np.repeat(enc[-1:], cfg.action_chunk_size - m, 0)]).astype(np.float32)
-        return {"images": images.reshape(-1, h, w, 3), "state": state.astype(np.float32)[None],
-                "state_elem_mask": smask, "actions": actions, "action_elem_mask": action_mask(cfg.action_encoding),
-                "instruction": instruction}
+        return {SAMPLE.images: images.reshape(-1, h, w, 3), SAMPLE.state: state.astype(np.float32)[None],
+                SAMPLE.state_elem_mask: smask, SAMPLE.actions: actions,
+                SAMPLE.action_elem_mask: action_mask(cfg.action_encoding), SAMPLE.instruction: instruction}
 
 
 def _rate(loader: DataLoader, num_batches: int) -> float:
@@ -78,7 +79,7 @@ def _rate(loader: DataLoader, num_batches: int) -> float:
         except StopIteration:  # small datasets: keep going over further epochs
             it = iter(loader)
             batch = next(it)
-        n += len(batch["actions"])
+        n += len(batch[BATCH.actions])
     return n / (time.perf_counter() - t0)
 
 
