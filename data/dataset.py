@@ -28,7 +28,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -47,8 +47,6 @@ from policy.libero_mapping import (
     encode_actions,
     encode_state,
     hold_action,
-    lerobot_image_to_view,
-    libero_image_to_view,
     noop_mask,
 )
 from policy.observation import camera_slot_images, history_indices
@@ -59,7 +57,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_JSON = REPO_ROOT / "configs" / "finetune_datasets.json"
 INDEX_VERSION = 1
-FORMATS = ("hdf5", lr.FORMAT)
+FORMATS = ("hdf5", lr.FORMAT)  # the keys of READERS
 
 
 # ------------------------------------------------------------------------------------- configs
@@ -212,6 +210,24 @@ def load_suite_specs(datasets: str | Path | Mapping[str, Any] = DEFAULT_DATASETS
     if not specs:
         raise LiberoDataError(src, "no suites selected")
     return specs
+
+
+# ------------------------------------------------------------------------------------- readers
+class Reader(Protocol):
+    """What ``LiberoDataset`` reads a source through: ``data.libero_hdf5.Hdf5Libero`` (one HDF5
+    file) and ``data.lerobot_dataset.LeRobotLibero`` (one LeRobot folder) both have it."""
+
+    def lowdim(self, key: str) -> lh.DemoLowDim: ...
+    def frames(self, key: str, role: str, idx: Sequence[int]) -> np.ndarray: ...
+    def images(self, key: str, role: str, idx: Sequence[int], view: str) -> np.ndarray: ...
+    def close(self) -> None: ...
+
+
+# suite format -> reader of one indexed path (an HDF5 file; a LeRobot dataset folder)
+READERS: dict[str, Callable[[Path, "SuiteSpec", DataConfig], Reader]] = {
+    "hdf5": lambda path, spec, cfg: lh.Hdf5Libero(path, need_joints=cfg.use_joint_state),
+    lr.FORMAT: lambda path, spec, cfg: lr.LeRobotLibero(path, spec.options.get("keys")),
+}
 
 
 # --------------------------------------------------------------------------------------- index
@@ -414,7 +430,7 @@ class LiberoDataset(Dataset):
                 raise LiberoDataError(lang_embed_dir, f"no embedding for instructions {missing}", key="manifest.json")
         self._action_mask = action_mask(self.cfg.action_encoding)
         self._pid: int | None = None
-        self._handles: dict[int, Any] = {}
+        self._handles: dict[str, Reader] = {}  # path -> its reader
         self._lowdim: dict[int, lh.DemoLowDim] = {}
         self._action_rms: dict[int, np.ndarray] = {}
         self._encoded: dict[int, np.ndarray] = {}  # per demo: its encoded actions' used slots, float32
@@ -428,17 +444,16 @@ class LiberoDataset(Dataset):
         state["_handles"], state["_lowdim"], state["_pid"] = {}, {}, None
         return state
 
-    def _handle(self, file_idx: int):
-        """h5py handle opened once per process (forked workers must not share the parent's)."""
+    def _handle(self, file_idx: int) -> "Reader":
+        """The reader of a file's source (an HDF5 file, a LeRobot folder: ``READERS``), made once per
+        process (forked workers must not share the parent's handles)."""
         pid = os.getpid()
         if self._pid != pid:
             self._handles, self._lowdim, self._pid = {}, {}, pid
         fi = self._files[file_idx]
-        key = file_idx if fi.format != lr.FORMAT else str(fi.path)  # one reader per LeRobot folder
-        h = self._handles.get(key)
+        h = self._handles.get(str(fi.path))  # a LeRobot folder holds several tasks ("files")
         if h is None:
-            h = self._handles[key] = (lh.open_file(fi.path) if fi.format != lr.FORMAT else
-                                      lr.LeRobotLibero(fi.path, self.specs[fi.suite].options.get("keys")))
+            h = self._handles[str(fi.path)] = READERS[fi.format](fi.path, self.specs[fi.suite], self.cfg)
         return h
 
     def close(self) -> None:
@@ -451,8 +466,7 @@ class LiberoDataset(Dataset):
         f = self._handle(d.file)  # also resets caches after a fork
         low = self._lowdim.get(demo_idx)
         if low is None:
-            low = (f.lowdim(d.key) if isinstance(f, lr.LeRobotLibero) else
-                   lh.read_demo_lowdim(f, self._files[d.file].path, d.key, self.cfg.use_joint_state))
+            low = f.lowdim(d.key)
             if len(low) != d.length:
                 raise LiberoDataError(self._files[d.file].path, "file changed since indexing; delete the "
                                       "index cache", key=f"data/{d.key}")
@@ -574,12 +588,8 @@ class LiberoDataset(Dataset):
 
         # Images: history frames o-H+1..o; before the demo start repeat frame 0 with mask False.
         hist, valid = history_indices(o, cfg.img_history_size)
-        per_camera = []
-        for slot, key in enumerate(lh.IMAGE_KEYS):  # cam_high, right_wrist; left_wrist has no camera
-            if fi.format == lr.FORMAT:
-                per_camera.append(lerobot_image_to_view(f.frames(d.key, lr.CAMERA_ROLES[slot], hist), cfg.image_view))
-            else:
-                per_camera.append(libero_image_to_view(lh.read_images(f, fi.path, d.key, key, hist), cfg.image_view))
+        # cam_high, right_wrist; left_wrist has no camera
+        per_camera = [f.images(d.key, role, hist, cfg.image_view) for role in lh.CAMERA_ROLES]
         images, mask = camera_slot_images(per_camera, valid)
 
         joints = low.joints[o] if low.joints is not None else None
