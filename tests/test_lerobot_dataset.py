@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
+from configs.loader import fill_from_base
 from data import lerobot_dataset as lr
 from data.dataset import LiberoDataset, load_suite_specs
 from data.libero_hdf5 import LiberoDataError
@@ -26,8 +27,8 @@ VIDEO_MEAN_ABS_ERR = 4.0  # AV1 (crf 30) round trip: measured ~2 grey levels per
 
 
 def cfg(encoding="abs_goal", chunk=16, view="camera", **ds):
-    return {"common": {"img_history_size": 2, "action_chunk_size": chunk, "num_cameras": 3, "state_dim": 128},
-            "dataset": {"action_encoding": encoding, "control_freq": 20, "image_view": view, **ds}}
+    return fill_from_base({"common": {"img_history_size": 2, "action_chunk_size": chunk, "num_cameras": 3, "state_dim": 128},
+            "dataset": {"action_encoding": encoding, "control_freq": 20, "image_view": view, **ds}})
 
 
 @pytest.fixture(scope="module")
