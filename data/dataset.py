@@ -28,15 +28,15 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from configs.loader import fill_from_base
-from configs.schema import Config
+from configs.schema import CommonConfig, Config, DatasetConfig
 from data import libero_hdf5 as lh
 from data import lerobot_dataset as lr
+from policy.batch import SAMPLE
 from policy.lang_embeddings import LangEmbeddingStore
 from data.libero_hdf5 import LiberoDataError
 from policy.libero_mapping import (
@@ -46,8 +46,6 @@ from policy.libero_mapping import (
     encode_actions,
     encode_state,
     hold_action,
-    lerobot_image_to_view,
-    libero_image_to_view,
     noop_mask,
 )
 from policy.observation import camera_slot_images, history_indices
@@ -58,62 +56,28 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_JSON = REPO_ROOT / "configs" / "finetune_datasets.json"
 INDEX_VERSION = 1
-FORMATS = ("hdf5", lr.FORMAT)
+FORMATS = ("hdf5", lr.FORMAT)  # the keys of READERS
 
 
 # ------------------------------------------------------------------------------------- configs
 @dataclass(frozen=True)
 class DataConfig:
-    """Dataset options (validated by ``configs.schema``; build with ``from_config``).
+    """The dataset's part of the typed config (validated by ``configs.schema``, where every option
+    is documented): ``common`` (img_history_size, action_chunk_size, ...) and ``dataset``
+    (action_encoding, use_joint_state, control_freq, filter_noops, instruction_source,
+    val_fraction, datasets_config, image_view, ...). Build it with ``from_config``."""
 
-    Args:
-        img_history_size: frames per camera (``common.img_history_size``, RDT: 2).
-        action_chunk_size: future actions per sample (``common.action_chunk_size``, RDT: 64).
-        num_cameras: camera slots per frame (``common.num_cameras``; must be 3 for RDT).
-        state_dim: unified vector width (``common.state_dim``; must be 128).
-        action_encoding: ``abs_goal`` or ``delta`` (``policy/libero_mapping.py``).
-        use_joint_state: also put the 7 joint positions in state slots 0-6.
-        control_freq: Hz given to the model (LIBERO controls at 20).
-        filter_noops: drop steps whose action is a no-op (OpenVLA criterion) as chunk *starts*;
-            chunks stay contiguous in time so they keep the 20 Hz clock.
-        instruction_source: ``problem_info`` (alias ``file``: the file's own
-            ``problem_info.language_instruction``) | ``benchmark`` | ``filename``
-            (``libero_hdf5.read_instruction``).
-        val_fraction: share of each file's demos held out by ``split="val"`` (at least one).
-        image_view: ``camera`` (the true camera view) or ``rotated_180`` (OpenVLA / openpi /
-            LeRobot's frames: upright but mirrored); ``policy.libero_mapping.IMAGE_VIEWS``. Applied to
-            every source (HDF5, LeRobot) and, from the checkpoint's config, in evaluation.
-        datasets_config: the suites table used when ``LiberoDataset`` gets no ``datasets``.
-    """
-
-    img_history_size: int
-    action_chunk_size: int
-    num_cameras: int
-    state_dim: int
-    action_encoding: str
-    use_joint_state: bool
-    control_freq: float
-    filter_noops: bool
-    instruction_source: str
-    val_fraction: float
-    datasets_config: str
-    image_view: str
+    common: CommonConfig
+    dataset: DatasetConfig
 
     @classmethod
-    def from_config(cls, config: Config | Mapping[str, Any] | "DataConfig" | None) -> "DataConfig":
-        """The dataset's view of the typed config (``common`` geometry + ``dataset`` options). A plain
-        dict may be partial (a test's, an old checkpoint's): its missing keys come from base.yaml,
-        and it is validated by ``configs.schema`` like a preset."""
-        if isinstance(config, DataConfig):
-            return config
+    def from_config(cls, config: Config) -> "DataConfig":
+        """The ``common`` and ``dataset`` sections of a typed config (a preset: ``configs.loader.load_typed``;
+        a partial dict, e.g. an old checkpoint's: ``configs.loader.fill_from_base``)."""
         if not isinstance(config, Config):
-            config = fill_from_base(dict(config or {}), source="dataset config")
-        c, d = config.common, config.dataset
-        return cls(img_history_size=c.img_history_size, action_chunk_size=c.action_chunk_size,
-                   num_cameras=c.num_cameras, state_dim=c.state_dim, action_encoding=d.action_encoding,
-                   use_joint_state=d.use_joint_state, control_freq=d.control_freq, filter_noops=d.filter_noops,
-                   instruction_source=d.instruction_source, val_fraction=d.val_fraction,
-                   datasets_config=d.datasets_config, image_view=d.image_view)
+            raise TypeError(f"DataConfig.from_config takes a configs.schema.Config, got {type(config).__name__} "
+                            "(build one with configs.loader.load_typed or fill_from_base)")
+        return cls(config.common, config.dataset)
 
 
 @dataclass(frozen=True)
@@ -127,7 +91,7 @@ class SuiteSpec:
     path: Path
     sample_weight: float = 1.0
     layout: str = "auto"
-    instruction_source: str | None = None  # overrides DataConfig.instruction_source
+    instruction_source: str | None = None  # overrides dataset.instruction_source
     format: str = "hdf5"
     options: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
@@ -213,6 +177,24 @@ def load_suite_specs(datasets: str | Path | Mapping[str, Any] = DEFAULT_DATASETS
     return specs
 
 
+# ------------------------------------------------------------------------------------- readers
+class Reader(Protocol):
+    """What ``LiberoDataset`` reads a source through: ``data.libero_hdf5.Hdf5Libero`` (one HDF5
+    file) and ``data.lerobot_dataset.LeRobotLibero`` (one LeRobot folder) both have it."""
+
+    def lowdim(self, key: str) -> lh.DemoLowDim: ...
+    def frames(self, key: str, role: str, idx: Sequence[int]) -> np.ndarray: ...
+    def images(self, key: str, role: str, idx: Sequence[int], view: str) -> np.ndarray: ...
+    def close(self) -> None: ...
+
+
+# suite format -> reader of one indexed path (an HDF5 file; a LeRobot dataset folder)
+READERS: dict[str, Callable[[Path, "SuiteSpec", DataConfig], Reader]] = {
+    "hdf5": lambda path, spec, cfg: lh.Hdf5Libero(path, need_joints=cfg.dataset.use_joint_state),
+    lr.FORMAT: lambda path, spec, cfg: lr.LeRobotLibero(path, spec.options.get("keys")),
+}
+
+
 # --------------------------------------------------------------------------------------- index
 @dataclass
 class _FileInfo:
@@ -254,12 +236,12 @@ def _index_file(path: Path, spec: SuiteSpec, cfg: DataConfig) -> dict[str, Any]:
     try:
         keys = lh.demo_keys(f, path)
         layout = lh.detect_layout(f, path, spec.layout)
-        instruction = lh.read_instruction(f, path, spec.instruction_source or cfg.instruction_source)
+        instruction = lh.read_instruction(f, path, spec.instruction_source or cfg.dataset.instruction_source)
         scale = lh.read_osc_scale(f, path)
         demos = []
         for key in keys:
-            low = lh.read_demo_lowdim(f, path, key, need_joints=cfg.use_joint_state)
-            steps = _usable_steps(len(low), layout, low.actions, cfg.filter_noops)
+            low = lh.read_demo_lowdim(f, path, key, need_joints=cfg.dataset.use_joint_state)
+            steps = _usable_steps(len(low), layout, low.actions, cfg.dataset.filter_noops)
             demos.append({"key": key, "T": len(low), "steps": steps.tolist()})
         hw = lh.image_shape(f, keys[0])
     finally:
@@ -269,8 +251,8 @@ def _index_file(path: Path, spec: SuiteSpec, cfg: DataConfig) -> dict[str, Any]:
 
 
 def _cache_path(spec: SuiteSpec, cfg: DataConfig, cache_dir: Path | None) -> Path:
-    key = json.dumps([INDEX_VERSION, spec.layout, spec.instruction_source or cfg.instruction_source,
-                      cfg.filter_noops, cfg.use_joint_state])
+    key = json.dumps([INDEX_VERSION, spec.layout, spec.instruction_source or cfg.dataset.instruction_source,
+                      cfg.dataset.filter_noops, cfg.dataset.use_joint_state])
     h = hashlib.sha1(key.encode()).hexdigest()[:12]
     if cache_dir is None:
         return spec.path / f".rdt_index_{h}.json"
@@ -327,12 +309,12 @@ def _load_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None) 
     LeRobot suites are indexed from their metadata and low-dim columns (``index["root"]``: the
     local folder, a hub id resolved), not cached."""
     if spec.format == lr.FORMAT:
-        if cfg.use_joint_state:
+        if cfg.dataset.use_joint_state:
             raise LiberoDataError(spec.path, "use_joint_state needs joint positions; LeRobot LIBERO datasets "
                                   "have none (state = eef pos + axis-angle + gripper)")
         root = lr.resolve_root(spec.path, spec.options.get("source", str(spec.path)), spec.options.get("revision"))
         reader = lr.LeRobotLibero(root, spec.options.get("keys"))
-        return {"root": str(root), "files": lr.index_dataset(reader, cfg.filter_noops)}, "built"
+        return {"root": str(root), "files": lr.index_dataset(reader, cfg.dataset.filter_noops)}, "built"
     if cache_dir is None and spec.path.is_dir() and not _writable(spec.path):
         cache_dir = Path.home() / ".cache" / "rdt_libero" / "index"
     return build_suite_index(spec, cfg, cache_dir)
@@ -343,7 +325,7 @@ class LiberoDataset(Dataset):
     """Map-style dataset over one or more LIBERO suites (torch ``Dataset`` protocol, picklable).
 
     Args:
-        config: full config dict (``common`` + ``dataset`` sections) or a ``DataConfig``.
+        config: the typed config (``configs.schema.Config``; its ``common`` and ``dataset`` sections).
         datasets: path of ``finetune_datasets.json`` or the loaded dict (default: the config's
             ``dataset.datasets_config``, relative to ``root``).
         suites: subset of suite names (default: all in the table).
@@ -358,7 +340,7 @@ class LiberoDataset(Dataset):
     ``__getitem__(i)`` returns the dict documented in docs/ARCHITECTURE.md (numpy arrays).
     """
 
-    def __init__(self, config: Mapping[str, Any] | DataConfig | None = None,
+    def __init__(self, config: Config,
                  datasets: str | Path | Mapping[str, Any] | None = None,
                  suites: Sequence[str] | None = None, lang_embed_dir: str | Path | None = None,
                  lang_embed_dim: int | None = None, cache_dir: str | Path | None = None,
@@ -367,9 +349,9 @@ class LiberoDataset(Dataset):
         if split not in ("all", "train", "val"):
             raise ValueError(f"split {split!r}: expected all, train or val")
         if datasets is None:
-            datasets = Path(self.cfg.datasets_config)
+            datasets = Path(self.cfg.dataset.datasets_config)
             datasets = datasets if datasets.is_absolute() else Path(root) / datasets
-        val_fraction = self.cfg.val_fraction if val_fraction is None else val_fraction
+        val_fraction = self.cfg.dataset.val_fraction if val_fraction is None else val_fraction
         self.specs = load_suite_specs(datasets, suites, root)
         self.split = split
         self.index_sources: dict[str, str] = {}  # suite -> "cache" | "built" (observability / tests)
@@ -411,9 +393,9 @@ class LiberoDataset(Dataset):
             missing = sorted({f.instruction for f in self._files if f.instruction not in self.lang_store})
             if missing:
                 raise LiberoDataError(lang_embed_dir, f"no embedding for instructions {missing}", key="manifest.json")
-        self._action_mask = action_mask(self.cfg.action_encoding)
+        self._action_mask = action_mask(self.cfg.dataset.action_encoding)
         self._pid: int | None = None
-        self._handles: dict[int, Any] = {}
+        self._handles: dict[str, Reader] = {}  # path -> its reader
         self._lowdim: dict[int, lh.DemoLowDim] = {}
         self._action_rms: dict[int, np.ndarray] = {}
         self._encoded: dict[int, np.ndarray] = {}  # per demo: its encoded actions' used slots, float32
@@ -427,17 +409,16 @@ class LiberoDataset(Dataset):
         state["_handles"], state["_lowdim"], state["_pid"] = {}, {}, None
         return state
 
-    def _handle(self, file_idx: int):
-        """h5py handle opened once per process (forked workers must not share the parent's)."""
+    def _handle(self, file_idx: int) -> "Reader":
+        """The reader of a file's source (an HDF5 file, a LeRobot folder: ``READERS``), made once per
+        process (forked workers must not share the parent's handles)."""
         pid = os.getpid()
         if self._pid != pid:
             self._handles, self._lowdim, self._pid = {}, {}, pid
         fi = self._files[file_idx]
-        key = file_idx if fi.format != lr.FORMAT else str(fi.path)  # one reader per LeRobot folder
-        h = self._handles.get(key)
+        h = self._handles.get(str(fi.path))  # a LeRobot folder holds several tasks ("files")
         if h is None:
-            h = self._handles[key] = (lh.open_file(fi.path) if fi.format != lr.FORMAT else
-                                      lr.LeRobotLibero(fi.path, self.specs[fi.suite].options.get("keys")))
+            h = self._handles[str(fi.path)] = READERS[fi.format](fi.path, self.specs[fi.suite], self.cfg)
         return h
 
     def close(self) -> None:
@@ -450,8 +431,7 @@ class LiberoDataset(Dataset):
         f = self._handle(d.file)  # also resets caches after a fork
         low = self._lowdim.get(demo_idx)
         if low is None:
-            low = (f.lowdim(d.key) if isinstance(f, lr.LeRobotLibero) else
-                   lh.read_demo_lowdim(f, self._files[d.file].path, d.key, self.cfg.use_joint_state))
+            low = f.lowdim(d.key)
             if len(low) != d.length:
                 raise LiberoDataError(self._files[d.file].path, "file changed since indexing; delete the "
                                       "index cache", key=f"data/{d.key}")
@@ -517,9 +497,10 @@ class LiberoDataset(Dataset):
         low = self._demo_lowdim(demo_idx)
         o = d.steps - lh.obs_offset(fi.layout)
         joints = low.joints[o] if low.joints is not None else None
-        states, _ = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], joints, self.cfg.use_joint_state)
+        states, _ = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], joints,
+                                 self.cfg.dataset.use_joint_state)
         acts = encode_actions(low.actions[d.steps], Pose(low.ee_pos[o], low.ee_ori[o]),
-                              self.cfg.action_encoding, fi.scale)
+                              self.cfg.dataset.action_encoding, fi.scale)
         return states, acts
 
     def encoded_actions(self, demo_idx: int) -> np.ndarray:
@@ -535,7 +516,7 @@ class LiberoDataset(Dataset):
             off = lh.obs_offset(fi.layout)
             n = d.length - off
             full = encode_actions(low.actions[off:off + n], Pose(low.ee_pos[:n], low.ee_ori[:n]),
-                                  self.cfg.action_encoding, fi.scale)
+                                  self.cfg.dataset.action_encoding, fi.scale)
             enc = np.ascontiguousarray(full[:, self._used_slots], dtype=np.float32)
             self._encoded[demo_idx] = enc
         return enc
@@ -572,41 +553,38 @@ class LiberoDataset(Dataset):
         o = k - off  # observation preceding actions[k]
 
         # Images: history frames o-H+1..o; before the demo start repeat frame 0 with mask False.
-        hist, valid = history_indices(o, cfg.img_history_size)
-        per_camera = []
-        for slot, key in enumerate(lh.IMAGE_KEYS):  # cam_high, right_wrist; left_wrist has no camera
-            if fi.format == lr.FORMAT:
-                per_camera.append(lerobot_image_to_view(f.frames(d.key, lr.CAMERA_ROLES[slot], hist), cfg.image_view))
-            else:
-                per_camera.append(libero_image_to_view(lh.read_images(f, fi.path, d.key, key, hist), cfg.image_view))
+        hist, valid = history_indices(o, cfg.common.img_history_size)
+        # cam_high, right_wrist; left_wrist has no camera
+        per_camera = [f.images(d.key, role, hist, cfg.dataset.image_view) for role in lh.CAMERA_ROLES]
         images, mask = camera_slot_images(per_camera, valid)
 
         joints = low.joints[o] if low.joints is not None else None
-        state, state_mask = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], joints, cfg.use_joint_state)
+        state, state_mask = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], joints,
+                                         cfg.dataset.use_joint_state)
 
         # Actions k..k+C-1, each encoded against the pose that preceded it; past the episode end,
         # pad with "stay" (hold_action: the last goal, or zero motion for delta).
-        m = min(cfg.action_chunk_size, d.length - k)
-        actions = np.zeros((cfg.action_chunk_size, len(self._action_mask)), np.float32)
+        m = min(cfg.common.action_chunk_size, d.length - k)
+        actions = np.zeros((cfg.common.action_chunk_size, len(self._action_mask)), np.float32)
         actions[:m, self._used_slots] = self.encoded_actions(demo_idx)[k - off:k - off + m]
-        if m < cfg.action_chunk_size:
-            actions[m:] = hold_action(actions[m - 1], cfg.action_encoding)
-        action_valid = np.zeros(cfg.action_chunk_size, bool)
+        if m < cfg.common.action_chunk_size:
+            actions[m:] = hold_action(actions[m - 1], cfg.dataset.action_encoding)
+        action_valid = np.zeros(cfg.common.action_chunk_size, bool)
         action_valid[:m] = True
 
         sample = {
-            "images": images,
-            "image_mask": mask,
-            "state": state.astype(np.float32)[None],
-            "state_elem_mask": state_mask,
-            "actions": actions,
-            "action_elem_mask": self._action_mask.copy(),
-            "action_valid": action_valid,
-            "action_norm": self.action_rms(demo_idx),
-            "ctrl_freq": float(cfg.control_freq),
-            "instruction": fi.instruction,
-            "suite": self.specs[fi.suite].name,
+            SAMPLE.images: images,
+            SAMPLE.image_mask: mask,
+            SAMPLE.state: state.astype(np.float32)[None],
+            SAMPLE.state_elem_mask: state_mask,
+            SAMPLE.actions: actions,
+            SAMPLE.action_elem_mask: self._action_mask.copy(),
+            SAMPLE.action_valid: action_valid,
+            SAMPLE.action_norm: self.action_rms(demo_idx),
+            SAMPLE.ctrl_freq: float(cfg.dataset.control_freq),
+            SAMPLE.instruction: fi.instruction,
+            SAMPLE.suite: self.specs[fi.suite].name,
         }
         if self.lang_store is not None:
-            sample["lang_embed"] = self.lang_store.get(fi.instruction)
+            sample[SAMPLE.lang_embed] = self.lang_store.get(fi.instruction)
         return sample

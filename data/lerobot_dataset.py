@@ -52,8 +52,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from data.hub import fetch_hub_dataset
-from data.libero_hdf5 import DemoLowDim, LiberoDataError
-from policy.libero_mapping import OscScale, noop_mask
+from data.libero_hdf5 import CAMERA_ROLES, DemoLowDim, LiberoDataError
+from policy.libero_mapping import OscScale, lerobot_image_to_view, noop_mask
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,6 @@ KEY_CANDIDATES: dict[str, tuple[str, ...]] = {
     "state": ("observation.state", "state"),
     "action": ("action", "actions"),
 }
-CAMERA_ROLES = ("agentview", "wrist")  # -> cam_high, right_wrist slots
 SUPPORTED_VERSIONS = ("v2.0", "v2.1", "v3.0")
 ENTRY_KEYS = {"path", "sample_weight", "layout", "format", "keys", "revision", "instruction_source"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -423,6 +422,10 @@ class LeRobotLibero:
             raise LiberoDataError(self.root, f"decoded frames of shape {out.shape[1:]}, info.json says {(h, w, 3)}",
                                   key=feat)
         return out
+
+    def images(self, key: str, role: str, idx: Sequence[int], view: str) -> np.ndarray:
+        """``frames`` turned into the model's ``view`` (``policy.libero_mapping.IMAGE_VIEWS``)."""
+        return lerobot_image_to_view(self.frames(key, role, idx), view)
 
     def _decode_video(self, rel: str, timestamps: np.ndarray) -> np.ndarray:
         """PyAV: seek to the keyframe before the first timestamp, decode forward, take the frame nearest

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 from configs.errors import UserError
 from configs.schema import INSTRUCTION_ALIASES, INSTRUCTION_SOURCES  # noqa: F401 (re-exported)
 from configs.suites import LIBERO_SUITES
-from policy.libero_mapping import OscScale
+from policy.libero_mapping import OscScale, libero_image_to_view
 
 log = logging.getLogger(__name__)
 
@@ -290,3 +291,52 @@ def read_images(f: h5py.File, path: str | Path, demo: str, key: str, idx: Iterab
     except (OSError, KeyError) as e:
         raise LiberoDataError(path, f"cannot read images: {e}", key=full) from None
     return block[idx - lo]
+
+
+# ------------------------------------------------------------------------------------ reader
+CAMERA_ROLES = ("agentview", "wrist")  # -> cam_high, right_wrist slots (left_wrist: no camera)
+ROLE_IMAGE_KEYS = dict(zip(CAMERA_ROLES, IMAGE_KEYS))
+
+
+class Hdf5Libero:
+    """One LIBERO HDF5 file, read through the interface of ``data.lerobot_dataset.LeRobotLibero``
+    (``lowdim``, ``frames``, ``images``, ``close``), so ``LiberoDataset`` reads both formats alike.
+
+    Args:
+        path: the ``.hdf5`` file. need_joints: also read ``obs/joint_states`` into ``DemoLowDim.joints``.
+    The h5py handle is opened on first use in each process (a forked DataLoader worker must not
+    share its parent's) and dropped when the reader is pickled.
+    """
+
+    def __init__(self, path: str | Path, need_joints: bool = False):
+        self.path = Path(path)
+        self.need_joints = need_joints
+        self._f: h5py.File | None = None
+        self._pid: int | None = None
+
+    def _file(self) -> h5py.File:
+        pid = os.getpid()
+        if self._f is None or self._pid != pid:
+            self._f, self._pid = open_file(self.path), pid
+        return self._f
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_f": None, "_pid": None}
+
+    def close(self) -> None:
+        if self._f is not None and self._pid == os.getpid():
+            self._f.close()
+        self._f, self._pid = None, None
+
+    def lowdim(self, key: str) -> DemoLowDim:
+        """One demo's actions and proprio, validated (float64, length T)."""
+        return read_demo_lowdim(self._file(), self.path, key, self.need_joints)
+
+    def frames(self, key: str, role: str, idx: Iterable[int]) -> np.ndarray:
+        """Frames ``idx`` (any order, repeats allowed) of one camera role (``agentview`` / ``wrist``) of
+        one demo -> (len(idx), H, W, 3) uint8, as stored (LIBERO's upside-down render)."""
+        return read_images(self._file(), self.path, key, ROLE_IMAGE_KEYS[role], idx)
+
+    def images(self, key: str, role: str, idx: Iterable[int], view: str) -> np.ndarray:
+        """``frames`` turned into the model's ``view`` (``policy.libero_mapping.IMAGE_VIEWS``)."""
+        return libero_image_to_view(self.frames(key, role, idx), view)

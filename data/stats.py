@@ -39,11 +39,11 @@ def compute_suite_stats(dataset: LiberoDataset, suite: str) -> dict[str, Any]:
     if not states:
         raise ValueError(f"suite {suite!r} has no samples")
     s_all, a_all = np.concatenate(states), np.concatenate(actions)
-    result: dict[str, Any] = {"num_samples": int(len(s_all)), "action_encoding": dataset.cfg.action_encoding,
-                              "use_joint_state": dataset.cfg.use_joint_state}
-    for k, v in _summary(s_all, state_mask(dataset.cfg.use_joint_state)).items():
+    result: dict[str, Any] = {"num_samples": int(len(s_all)), "action_encoding": dataset.cfg.dataset.action_encoding,
+                              "use_joint_state": dataset.cfg.dataset.use_joint_state}
+    for k, v in _summary(s_all, state_mask(dataset.cfg.dataset.use_joint_state)).items():
         result[f"state_{k}"] = v
-    for k, v in _summary(a_all, action_mask(dataset.cfg.action_encoding)).items():
+    for k, v in _summary(a_all, action_mask(dataset.cfg.dataset.action_encoding)).items():
         result[f"action_{k}"] = v
     return result
 

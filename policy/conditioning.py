@@ -15,6 +15,7 @@ import torch
 
 from configs.schema import DatasetConfig
 from policy.augment import augment_images
+from policy.batch import BATCH
 
 
 @dataclass
@@ -66,12 +67,12 @@ class Conditioner:
 
     def _language(self, batch, drop: torch.Tensor):
         if self.text is not None:
-            texts = ["" if d else t for t, d in zip(batch["instructions"], drop.tolist())]
+            texts = ["" if d else t for t, d in zip(batch[BATCH.instructions], drop.tolist())]
             return self.text.encode(texts)
-        if "lang_embeds" not in batch:
+        if BATCH.lang_embeds not in batch:
             raise ValueError("no text encoder and no precomputed language embeddings in the batch")
-        emb = batch["lang_embeds"].to(self.device, non_blocking=True)
-        mask = batch["lang_mask"].to(self.device, non_blocking=True)
+        emb = batch[BATCH.lang_embeds].to(self.device, non_blocking=True)
+        mask = batch[BATCH.lang_mask].to(self.device, non_blocking=True)
         drop = drop.to(emb.device)
         if drop.any():
             if self.empty_lang_embed is None:
@@ -88,7 +89,7 @@ class Conditioner:
 
     def __call__(self, batch: dict, generator: Optional[torch.Generator] = None, train: bool = True) -> dict:
         dev = self.device
-        B = batch["state"].shape[0]
+        B = batch[BATCH.state].shape[0]
         p = self.opt.cond_mask_prob if train else 0.0
 
         def coin(shape, prob):
@@ -96,19 +97,19 @@ class Conditioner:
                 return torch.zeros(shape, dtype=torch.bool, device=dev)
             return torch.rand(shape, generator=generator, device=dev) < prob
 
-        state = batch["state"].to(dev, non_blocking=True)
-        state_mask = batch["state_elem_mask"].to(dev, non_blocking=True).unsqueeze(1)
-        action_mask = batch["action_elem_mask"].to(dev, non_blocking=True).unsqueeze(1)
-        ctrl = batch["ctrl_freqs"].to(dev, non_blocking=True).float()
-        image_mask = batch["image_mask"].to(dev, non_blocking=True).bool()
-        images = batch["images"].to(dev, non_blocking=True)
+        state = batch[BATCH.state].to(dev, non_blocking=True)
+        state_mask = batch[BATCH.state_elem_mask].to(dev, non_blocking=True).unsqueeze(1)
+        action_mask = batch[BATCH.action_elem_mask].to(dev, non_blocking=True).unsqueeze(1)
+        ctrl = batch[BATCH.ctrl_freqs].to(dev, non_blocking=True).float()
+        image_mask = batch[BATCH.image_mask].to(dev, non_blocking=True).bool()
+        images = batch[BATCH.images].to(dev, non_blocking=True)
 
         if train:
             # Condition dropout, as the official dataset does per sample.
             ctrl = torch.where(coin((B,), p), torch.zeros_like(ctrl), ctrl)
             drop_state = coin((B,), p)
             if drop_state.any():
-                mean = self._suite_stat(batch["suites"], "state_mean").unsqueeze(1)
+                mean = self._suite_stat(batch[BATCH.suites], "state_mean").unsqueeze(1)
                 state = torch.where(drop_state.view(-1, 1, 1), mean, state)
             state_mask = torch.where(coin((B,), p).view(-1, 1, 1), torch.zeros_like(state_mask), state_mask)
             S = image_mask.shape[1]
@@ -119,7 +120,7 @@ class Conditioner:
                 else torch.zeros((B, S), dtype=torch.bool, device=dev)
             image_mask = image_mask & ~drop_img
             if self.opt.state_noise_snr is not None:
-                std = self._suite_stat(batch["suites"], "state_std").unsqueeze(1)
+                std = self._suite_stat(batch[BATCH.suites], "state_std").unsqueeze(1)
                 sigma = std / np.sqrt(10 ** (float(self.opt.state_noise_snr) / 10))
                 state = state + torch.randn(state.shape, generator=generator, device=dev) * sigma * state_mask
             if self.opt.image_aug:

@@ -41,7 +41,7 @@ import torch
 
 from configs.launch import LaunchSettings
 from configs.schema import CAMERA_SLOTS, EVAL_DTYPES, Config
-from policy.batch import action_targets, pad_embeddings
+from policy.batch import SAMPLE, action_targets, collate
 from policy.checkpoints import TRAIN_CONFIG, PolicyError, ResolvedCheckpoint, resolve_checkpoint
 from policy.conditioning import Conditioner
 from policy.libero_mapping import (
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+EVAL_SUITE = "eval"  # the suite name of live observations (no dataset statistics are used in evaluation)
 
 
 def unwrap_runner(model):
@@ -299,44 +300,43 @@ class RDTPolicy:
                 torch.cuda.empty_cache()
 
     # -------------------------------------------------------------- inputs
+    def observation_sample(self, obs: Mapping[str, np.ndarray], instruction: str, slot: int = 0) -> dict:
+        """One live observation as a sample (``policy.batch.SAMPLE`` keys, what the dataset gives
+        for a recorded step, without the action targets), its language embedding included.
+
+        Pushes the observation into its slot's history first; a slot whose history holds a single
+        frame (episode start) repeats it as the t-1 frame with mask False.
+        """
+        self.observe(slot, obs)
+        frames = list(self._frames[slot])  # episode start: fewer than `history` frames
+        idx, valid = history_indices(len(frames) - 1, self.history)
+        per_camera = [np.stack([frames[i][c] for i in idx]) for c in range(len(ENV_IMAGE_KEYS))]
+        images, image_mask = camera_slot_images(per_camera, valid)  # cam_high, right_wrist; left_wrist: none
+        state, state_mask = state_from_env_obs(obs, self.use_joint_state)
+        return {
+            SAMPLE.images: images,
+            SAMPLE.image_mask: image_mask,
+            SAMPLE.state: state.astype(np.float32)[None],
+            SAMPLE.state_elem_mask: state_mask,
+            SAMPLE.action_elem_mask: self._action_mask,
+            SAMPLE.ctrl_freq: self.control_freq,
+            SAMPLE.instruction: instruction,
+            SAMPLE.suite: EVAL_SUITE,
+            SAMPLE.lang_embed: self.language(instruction),
+        }
+
     def build_batch(self, obs_batch: Sequence[Mapping[str, np.ndarray]], instructions: str | Sequence[str],
                     slots: Optional[Sequence[int]] = None) -> dict:
-        """The collated batch (keys of ``policy.batch.collate``) for the current observations.
-
-        Pushes each observation into its slot's history first; slots whose history holds a single
-        frame (episode start) repeat it as the t-1 frame with mask False.
-        """
+        """The batch (``policy.batch.collate`` of one ``observation_sample`` per observation) for the
+        current observations of environment ``slots`` (default 0..B-1)."""
         B = len(obs_batch)
         slots = list(range(B)) if slots is None else list(slots)
         if isinstance(instructions, str):
             instructions = [instructions] * B
         if len(slots) != B or len(instructions) != B:
             raise ValueError(f"{B} observations but {len(slots)} slots / {len(instructions)} instructions")
-        images, masks, states = [], [], []
-        state_mask = None
-        for obs, slot in zip(obs_batch, slots):
-            self.observe(slot, obs)
-            frames = list(self._frames[slot])  # episode start: fewer than `history` frames
-            idx, valid = history_indices(len(frames) - 1, self.history)
-            per_camera = [np.stack([frames[i][c] for i in idx]) for c in range(len(ENV_IMAGE_KEYS))]
-            img, msk = camera_slot_images(per_camera, valid)  # cam_high, right_wrist; left_wrist: none
-            images.append(img)
-            masks.append(msk)
-            vec, state_mask = state_from_env_obs(obs, self.use_joint_state)
-            states.append(vec.astype(np.float32)[None])
-        lang, lang_mask = pad_embeddings([self.language(t) for t in instructions])
-        return {
-            "images": torch.from_numpy(np.stack(images)),
-            "image_mask": torch.from_numpy(np.stack(masks)),
-            "state": torch.from_numpy(np.stack(states)),
-            "state_elem_mask": torch.from_numpy(np.stack([state_mask] * B)).float(),
-            "action_elem_mask": torch.from_numpy(np.stack([self._action_mask] * B)).float(),
-            "ctrl_freqs": torch.full((B,), self.control_freq),
-            "instructions": list(instructions),
-            "suites": ["eval"] * B,
-            "lang_embeds": lang,
-            "lang_mask": lang_mask,
-        }
+        return collate([self.observation_sample(obs, text, slot)
+                        for obs, text, slot in zip(obs_batch, instructions, slots)])
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()

@@ -25,6 +25,7 @@ from configs.errors import exit_cli
 from data import libero_hdf5 as lh
 from configs.schema import CAMERA_SLOTS
 from data.dataset import LiberoDataset
+from policy.batch import BATCH, SAMPLE
 from policy.libero_mapping import Pose, action_mask, encode_actions, encode_state, flip_to_camera_view
 from scripts.compute_dataset_stats import load_yaml_config
 
@@ -46,25 +47,26 @@ class NaiveRandomDataset(Dataset):
         path, layout, cfg = self.files[j], self.layouts[j], self.cfg
         with lh.open_file(path) as f:
             demo = str(rng.choice(lh.demo_keys(f, path)))
-            low = lh.read_demo_lowdim(f, path, demo, cfg.use_joint_state)
-            instruction = lh.read_instruction(f, path, cfg.instruction_source)
+            low = lh.read_demo_lowdim(f, path, demo, cfg.dataset.use_joint_state)
+            instruction = lh.read_instruction(f, path, cfg.dataset.instruction_source)
             scale = lh.read_osc_scale(f, path)
             off = lh.obs_offset(layout)
             k = int(rng.integers(off, len(low)))
             o = k - off
-            hist = np.maximum(np.arange(o - cfg.img_history_size + 1, o + 1), 0)
+            hist = np.maximum(np.arange(o - cfg.common.img_history_size + 1, o + 1), 0)
             cams = [flip_to_camera_view(lh.read_images(f, path, demo, key, hist)) for key in lh.IMAGE_KEYS]
         h, w = cams[0].shape[1:3]
-        images = np.zeros((cfg.img_history_size, len(CAMERA_SLOTS), h, w, 3), np.uint8)
+        images = np.zeros((cfg.common.img_history_size, len(CAMERA_SLOTS), h, w, 3), np.uint8)
         images[:, 0], images[:, 1] = cams
         state, smask = encode_state(low.ee_pos[o], low.ee_ori[o], low.gripper[o], None, False)
-        m = min(cfg.action_chunk_size, len(low) - k)
+        m = min(cfg.common.action_chunk_size, len(low) - k)
         pre = slice(k - off, k - off + m)
-        enc = encode_actions(low.actions[k:k + m], Pose(low.ee_pos[pre], low.ee_ori[pre]), cfg.action_encoding, scale)
-        actions = np.concatenate([enc, np.repeat(enc[-1:], cfg.action_chunk_size - m, 0)]).astype(np.float32)
-        return {"images": images.reshape(-1, h, w, 3), "state": state.astype(np.float32)[None],
-                "state_elem_mask": smask, "actions": actions, "action_elem_mask": action_mask(cfg.action_encoding),
-                "instruction": instruction}
+        enc = encode_actions(low.actions[k:k + m], Pose(low.ee_pos[pre], low.ee_ori[pre]), cfg.dataset.action_encoding,
+                             scale)
+        actions = np.concatenate([enc, np.repeat(enc[-1:], cfg.common.action_chunk_size - m, 0)]).astype(np.float32)
+        return {SAMPLE.images: images.reshape(-1, h, w, 3), SAMPLE.state: state.astype(np.float32)[None],
+                SAMPLE.state_elem_mask: smask, SAMPLE.actions: actions,
+                SAMPLE.action_elem_mask: action_mask(cfg.dataset.action_encoding), SAMPLE.instruction: instruction}
 
 
 def _rate(loader: DataLoader, num_batches: int) -> float:
@@ -78,7 +80,7 @@ def _rate(loader: DataLoader, num_batches: int) -> float:
         except StopIteration:  # small datasets: keep going over further epochs
             it = iter(loader)
             batch = next(it)
-        n += len(batch["actions"])
+        n += len(batch[BATCH.actions])
     return n / (time.perf_counter() - t0)
 
 

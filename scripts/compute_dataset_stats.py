@@ -14,19 +14,20 @@ import argparse
 import logging
 
 from configs.errors import exit_cli
-from configs.loader import load_config
+from configs.loader import fill_from_base, load_typed
+from configs.schema import Config
 from data.dataset import LiberoDataset
 from data.stats import compute_suite_stats, merge_stats_file
 
 log = logging.getLogger("compute_dataset_stats")
 
 
-def load_yaml_config(path: str | None, overrides: list[str] | None = None) -> dict:
-    """The experiment config via ``configs.loader`` (``inherit:`` and dotted overrides); {} when no
-    path is given (RDT defaults). Only its ``common``/``dataset`` sections matter to the data code."""
+def load_yaml_config(path: str | None, overrides: list[str] | None = None) -> Config:
+    """The typed experiment config via ``configs.loader`` (``inherit:`` and dotted overrides); base.yaml's
+    defaults when no path is given. Only its ``common``/``dataset`` sections matter to the data code."""
     if path is None:
-        return {}
-    return load_config(path, overrides or [])  # a ConfigError ends the CLI with one line (run_cli)
+        return fill_from_base({})
+    return load_typed(path, overrides or [])  # a ConfigError ends the CLI with one line (run_cli)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     cfg = load_yaml_config(args.config, args.overrides)
-    table = args.datasets_config or cfg.get("dataset", {}).get("datasets_config", "configs/finetune_datasets.json")
+    table = args.datasets_config or cfg.dataset.datasets_config
     ds = LiberoDataset(cfg, table, suites=args.suites, cache_dir=args.cache_dir)
     new = {}
     for suite in ds.suite_names:

@@ -209,6 +209,7 @@ def test_full_disk_during_a_checkpoint_says_so(tmp_path, tiny_encoders_dir, fixt
 def test_data_file_removed_during_training_is_one_line(tmp_path, libero_fixture_file, capsys):
     from torch.utils.data import DataLoader
 
+    from configs.loader import fill_from_base
     from data.dataset import LiberoDataset
     from data.libero_hdf5 import LiberoDataError
     from policy.batch import collate
@@ -216,7 +217,7 @@ def test_data_file_removed_during_training_is_one_line(tmp_path, libero_fixture_
     folder = tmp_path / "suite"
     folder.mkdir()
     shutil.copy(libero_fixture_file, folder / libero_fixture_file.name)
-    ds = LiberoDataset({}, {"fix": {"path": str(folder), "layout": "raw"}}, cache_dir=tmp_path / "cache")
+    ds = LiberoDataset(fill_from_base({}), {"fix": {"path": str(folder), "layout": "raw"}}, cache_dir=tmp_path / "cache")
     (folder / libero_fixture_file.name).unlink()
     loader = DataLoader(ds, batch_size=2, num_workers=1, collate_fn=collate)
 

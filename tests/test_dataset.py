@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from configs.loader import fill_from_base
 from data.dataset import DataConfig, LiberoDataset, load_suite_specs
 from policy.lang_embeddings import LangEmbeddingError, LangEmbeddingStore, write_lang_embedding_store
 from data.libero_hdf5 import LiberoDataError
@@ -16,8 +17,9 @@ from policy.libero_mapping import OscScale, Pose, decode_actions, encode_state
 from train.sampler import EpochSampler
 
 LENGTHS = {"demo_0": 70, "demo_1": 72, "demo_2": 71}
-CFG = {"common": {"img_history_size": 2, "action_chunk_size": 64, "num_cameras": 3, "state_dim": 128},
-       "dataset": {"action_encoding": "abs_goal", "control_freq": 20}}
+CFG_DICT = {"common": {"img_history_size": 2, "action_chunk_size": 64, "num_cameras": 3, "state_dim": 128},
+            "dataset": {"action_encoding": "abs_goal", "control_freq": 20}}
+CFG = fill_from_base(CFG_DICT)  # the typed config LiberoDataset takes
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -79,25 +81,33 @@ def fixture_ds(libero_fixture_file, tmp_path_factory):
 
 # ------------------------------------------------------------------------------- happy path
 def test_config_from_repo_yaml():
-    from configs.loader import load_config
+    from configs.loader import load_typed
 
     for name in ("configs/base.yaml", "configs/tiny.yaml"):
-        cfg = DataConfig.from_config(load_config(name))
-        assert (cfg.img_history_size, cfg.action_chunk_size, cfg.num_cameras, cfg.state_dim) == (2, 64, 3, 128)
-        assert cfg.action_encoding in ("abs_goal", "delta") and cfg.control_freq == 20.0
+        config = load_typed(name)
+        cfg = DataConfig.from_config(config)
+        assert cfg.common is config.common and cfg.dataset is config.dataset  # held, not copied field by field
+        c, d = cfg.common, cfg.dataset
+        assert (c.img_history_size, c.action_chunk_size, c.num_cameras, c.state_dim) == (2, 64, 3, 128)
+        assert d.action_encoding in ("abs_goal", "delta") and d.control_freq == 20.0
 
 
 def test_config_from_sections():
     cfg = DataConfig.from_config(CFG)
-    assert (cfg.img_history_size, cfg.action_chunk_size, cfg.num_cameras, cfg.state_dim) == (2, 64, 3, 128)
-    assert cfg.action_encoding == "abs_goal" and cfg.control_freq == 20.0
+    c, d = cfg.common, cfg.dataset
+    assert (c.img_history_size, c.action_chunk_size, c.num_cameras, c.state_dim) == (2, 64, 3, 128)
+    assert d.action_encoding == "abs_goal" and d.control_freq == 20.0
     # configs/base.yaml spells the default instruction source "file"; val_fraction comes from the yaml too
-    cfg = DataConfig.from_config({"dataset": {"instruction_source": "file", "val_fraction": 0.04}})
-    assert cfg.instruction_source == "problem_info" and cfg.val_fraction == 0.04
+    cfg = DataConfig.from_config(fill_from_base({"dataset": {"instruction_source": "file", "val_fraction": 0.04}}))
+    assert cfg.dataset.instruction_source == "problem_info" and cfg.dataset.val_fraction == 0.04
     with pytest.raises(ValueError, match="action_encoding"):
-        DataConfig.from_config({"dataset": {"action_encoding": "velocity"}})
+        fill_from_base({"dataset": {"action_encoding": "velocity"}})
     with pytest.raises(ValueError, match="num_cameras"):
-        DataConfig.from_config({"common": {"num_cameras": 2}})
+        fill_from_base({"common": {"num_cameras": 2}})
+    # one input type: the typed config (a plain dict, a section or None is refused, not guessed at)
+    for other in (CFG_DICT, CFG.dataset, None):
+        with pytest.raises(TypeError, match="configs.schema.Config"):
+            DataConfig.from_config(other)
 
 
 def test_index_counts_and_each_step_once(fixture_ds):
@@ -179,7 +189,7 @@ def test_no_noops_layout_uses_obs_before_action(tmp_path, libero_fixture_file, f
 
 def test_delta_encoding_and_joint_state(tmp_path, libero_fixture_file, fixture_arrays):
     folder = make_suite(tmp_path, libero_fixture_file)
-    cfg = {"common": CFG["common"], "dataset": {"action_encoding": "delta", "use_joint_state": True}}
+    cfg = fill_from_base({"common": CFG_DICT["common"], "dataset": {"action_encoding": "delta", "use_joint_state": True}})
     ds = LiberoDataset(cfg, suites_cfg(g=(folder, {})))
     s = ds[0]
     _, demo, k = ds.locate(0)
@@ -196,7 +206,8 @@ def test_cached_encoded_actions_equal_encoding_each_sample(tmp_path, libero_fixt
     from policy.libero_mapping import encode_actions, hold_action
 
     folder = make_suite(tmp_path, libero_fixture_file)
-    ds = LiberoDataset({"common": CFG["common"], "dataset": {"action_encoding": encoding}}, suites_cfg(g=(folder, {})))
+    ds = LiberoDataset(fill_from_base({"common": CFG_DICT["common"], "dataset": {"action_encoding": encoding}}),
+                       suites_cfg(g=(folder, {})))
     scale = OscScale()
     for i in range(len(ds)):
         _, demo, k = ds.locate(i)
@@ -245,7 +256,7 @@ def test_filter_noops(tmp_path, libero_fixture_file):
         arr[40, :6] = 0.0  # still, but gripper same as before (+1) -> no-op as well
         a[...] = arr
     folder = make_suite(tmp_path, libero_fixture_file, edit=make_noops)
-    cfg = {"common": CFG["common"], "dataset": {"filter_noops": True}}
+    cfg = fill_from_base({"common": CFG_DICT["common"], "dataset": {"filter_noops": True}})
     ds = LiberoDataset(cfg, suites_cfg(g=(folder, {})))
     assert len(ds) == 210 - 4
     starts = {ds.locate(i)[1:] for i in range(len(ds))}
@@ -320,17 +331,17 @@ def test_val_split_holds_out_episodes(tmp_path, libero_fixture_file):
 
 def test_instruction_sources(tmp_path, libero_fixture_file):
     folder = make_suite(tmp_path, libero_fixture_file, files=("KITCHEN_SCENE3_turn_on_the_stove_demo.hdf5",))
-    ds = LiberoDataset({"dataset": {"instruction_source": "filename"}}, suites_cfg(g=(folder, {})))
+    ds = LiberoDataset(fill_from_base({"dataset": {"instruction_source": "filename"}}), suites_cfg(g=(folder, {})))
     assert ds[0]["instruction"] == "turn on the stove"
-    ds = LiberoDataset(None, suites_cfg(g=(folder, {})))
+    ds = LiberoDataset(fill_from_base({}), suites_cfg(g=(folder, {})))
     assert ds[0]["instruction"] == "put the bowl on the stove"
     # benchmark language of the task named by the file (LIBERO is installed in the test env)
     bench = make_suite(tmp_path, libero_fixture_file, name="bench", files=("put_the_bowl_on_the_stove_demo.hdf5",))
-    ds = LiberoDataset({"dataset": {"instruction_source": "benchmark"}}, suites_cfg(g=(bench, {})))
+    ds = LiberoDataset(fill_from_base({"dataset": {"instruction_source": "benchmark"}}), suites_cfg(g=(bench, {})))
     assert ds[0]["instruction"] == "put the bowl on the stove"
     custom = make_suite(tmp_path, libero_fixture_file, name="custom", files=("my_own_task_demo.hdf5",))
     with pytest.raises(LiberoDataError, match="not a LIBERO benchmark task") as e:
-        LiberoDataset({"dataset": {"instruction_source": "benchmark"}}, suites_cfg(g=(custom, {})))
+        LiberoDataset(fill_from_base({"dataset": {"instruction_source": "benchmark"}}), suites_cfg(g=(custom, {})))
     assert "my_own_task_demo.hdf5" in str(e.value)
 
 
@@ -449,7 +460,7 @@ def test_chunks_past_the_end_are_padded_with_stay(libero_fixture_file, encoding)
     target -- repeating the last delta would tell the robot to keep moving."""
     from policy.libero_mapping import matrix_to_rot6d
 
-    cfg = {**CFG, "dataset": {**CFG["dataset"], "action_encoding": encoding}}
+    cfg = fill_from_base({**CFG_DICT, "dataset": {**CFG_DICT["dataset"], "action_encoding": encoding}})
     ds = LiberoDataset(cfg, suites_cfg(g=(libero_fixture_file.parent, {})))
     i = next(i for i in range(len(ds)) if ds.locate(i)[1] == "demo_0" and ds.locate(i)[2] == 60)
     s = ds[i]

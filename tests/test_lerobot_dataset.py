@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
+from configs.loader import fill_from_base
 from data import lerobot_dataset as lr
 from data.dataset import LiberoDataset, load_suite_specs
 from data.libero_hdf5 import LiberoDataError
@@ -26,8 +27,8 @@ VIDEO_MEAN_ABS_ERR = 4.0  # AV1 (crf 30) round trip: measured ~2 grey levels per
 
 
 def cfg(encoding="abs_goal", chunk=16, view="camera", **ds):
-    return {"common": {"img_history_size": 2, "action_chunk_size": chunk, "num_cameras": 3, "state_dim": 128},
-            "dataset": {"action_encoding": encoding, "control_freq": 20, "image_view": view, **ds}}
+    return fill_from_base({"common": {"img_history_size": 2, "action_chunk_size": chunk, "num_cameras": 3, "state_dim": 128},
+            "dataset": {"action_encoding": encoding, "control_freq": 20, "image_view": view, **ds}})
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,62 @@ def test_samples_equal_hdf5(lerobot_root, tmp_path, name, encoding):
         np.testing.assert_allclose(sb["state"], sa["state"], atol=2e-6, rtol=0)
         np.testing.assert_allclose(sb["actions"], sa["actions"], atol=2e-6, rtol=0)
         assert sb["ctrl_freq"] == sa["ctrl_freq"] == 20.0  # not the datasets' fps label (10)
+
+
+class _EpisodeKeys:
+    """A LeRobot reader addressed by the HDF5 file's demo keys (demo_j is episode j)."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def lowdim(self, key):
+        return self.reader.lowdim(f"episode_{int(key.split('_')[1]):06d}")
+
+    def frames(self, key, role, idx):
+        return self.reader.frames(f"episode_{int(key.split('_')[1]):06d}", role, idx)
+
+    def images(self, key, role, idx, view):
+        return self.reader.images(f"episode_{int(key.split('_')[1]):06d}", role, idx, view)
+
+    def close(self):
+        self.reader.close()
+
+
+@pytest.mark.parametrize("view", ["camera", "rotated_180"])
+def test_readers_are_interchangeable(lerobot_root, tmp_path, monkeypatch, view):
+    """``LiberoDataset`` reads through one interface: the HDF5 suite's dataset, with the LeRobot
+    reader of the same demos put in place of its ``Hdf5Libero`` (no other change), gives the same
+    samples (images exactly, from the lossless fixture; low-dim to float32)."""
+    from data import dataset as dataset_module
+    from data.libero_hdf5 import CAMERA_ROLES, Hdf5Libero
+
+    h5 = Hdf5Libero(lerobot_root / "hdf5" / "put_the_bowl_on_the_stove_demo.hdf5")
+    other = _EpisodeKeys(lr.LeRobotLibero(lerobot_root / "v30_image"))
+    for role in CAMERA_ROLES:
+        np.testing.assert_array_equal(h5.images("demo_1", role, [0, 4, 4], view),
+                                      other.images("demo_1", role, [0, 4, 4], view))
+    np.testing.assert_allclose(h5.lowdim("demo_0").ee_pos, other.lowdim("demo_0").ee_pos, atol=1e-6, rtol=0)
+    h5.close()
+    config = cfg(view=view)
+    a = hdf5_ds(lerobot_root, tmp_path, config)
+    want = [a[i] for i in range(len(a))]  # readers are made on first use: before the swap
+    assert isinstance(a._handle(0), Hdf5Libero)
+    monkeypatch.setitem(dataset_module.READERS, "hdf5", lambda path, spec, c: _EpisodeKeys(
+        lr.LeRobotLibero(lerobot_root / "v30_image")))
+    b = hdf5_ds(lerobot_root, tmp_path, config)
+    assert len(want) == len(b) == 26
+    for i, sa in enumerate(want):
+        sb = b[i]
+        assert list(sa) == list(sb)
+        for key, value in sa.items():
+            if key in ("state", "actions", "action_norm"):
+                np.testing.assert_allclose(sb[key], value, atol=2e-6, rtol=0, err_msg=key)
+            elif isinstance(value, np.ndarray):
+                assert sb[key].dtype == value.dtype
+                np.testing.assert_array_equal(sb[key], value, err_msg=key)
+            else:
+                assert sb[key] == value, key
+    assert isinstance(b._handle(0), _EpisodeKeys)
 
 
 def test_orientation_is_explicit(lerobot_root, tmp_path):

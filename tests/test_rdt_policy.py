@@ -103,3 +103,93 @@ def test_lora_adapter_round_trip(tiny_ckpt, tmp_path):
     policy.save_pretrained(out)
     assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
     np.testing.assert_allclose(_chunk(RDTPolicy.from_pretrained(out, "cpu")), tuned, atol=1e-5)
+
+
+def _literal_batch(policy: RDTPolicy, obs_batch, instructions, slots) -> dict:
+    """``build_batch`` as it was written before it went through ``collate`` (keys, dtypes, values):
+    the reference the schema-built batch must equal bit for bit."""
+    from policy.libero_mapping import ENV_IMAGE_KEYS, state_from_env_obs
+    from policy.observation import camera_slot_images, history_indices
+    from policy.batch import pad_embeddings
+
+    B = len(obs_batch)
+    images, masks, states = [], [], []
+    for obs, slot in zip(obs_batch, slots):
+        policy.observe(slot, obs)
+        frames = list(policy._frames[slot])
+        idx, valid = history_indices(len(frames) - 1, policy.history)
+        per_camera = [np.stack([frames[i][c] for i in idx]) for c in range(len(ENV_IMAGE_KEYS))]
+        img, msk = camera_slot_images(per_camera, valid)
+        images.append(img)
+        masks.append(msk)
+        vec, state_mask = state_from_env_obs(obs, policy.use_joint_state)
+        states.append(vec.astype(np.float32)[None])
+    lang, lang_mask = pad_embeddings([policy.language(t) for t in instructions])
+    return {
+        "images": torch.from_numpy(np.stack(images)), "image_mask": torch.from_numpy(np.stack(masks)),
+        "state": torch.from_numpy(np.stack(states)),
+        "state_elem_mask": torch.from_numpy(np.stack([state_mask] * B)).float(),
+        "action_elem_mask": torch.from_numpy(np.stack([policy._action_mask] * B)).float(),
+        "ctrl_freqs": torch.full((B,), policy.control_freq), "instructions": list(instructions),
+        "suites": ["eval"] * B, "lang_embeds": lang, "lang_mask": lang_mask,
+    }
+
+
+def _assert_same_batch(got: dict, want: dict) -> None:
+    assert list(got) == list(want)
+    for key, value in want.items():
+        if torch.is_tensor(value):
+            assert got[key].dtype == value.dtype and got[key].shape == value.shape, key
+            assert torch.equal(got[key], value), key
+        else:
+            assert got[key] == value, key
+
+
+def test_build_batch_equals_the_literal_batch_and_predicts_the_same(tiny_ckpt, monkeypatch):
+    """``build_batch`` (one schema sample per observation, through ``collate``) gives the batch the
+    literal-key code gave -- same keys, dtypes and values, at an episode start and one step later --
+    so the predicted chunks are bit-identical to the ones from that batch."""
+    policy = RDTPolicy.from_pretrained(tiny_ckpt, "cpu")
+    steps = [[_observation(seed=s), _observation(seed=s + 10)] for s in (0, 1)]
+    texts = ["put the bowl on the stove", "open the drawer"]
+    def batches(build) -> list[dict]:
+        policy.reset(2)
+        return [build(obs, texts, [1, 0]) for obs in steps]
+    for got, ref in zip(batches(policy.build_batch), batches(lambda o, t, s: _literal_batch(policy, o, t, s))):
+        _assert_same_batch(got, ref)
+
+    def predict(literal: bool) -> list[np.ndarray]:
+        if literal:
+            monkeypatch.setattr(policy, "build_batch", lambda o, t, s: _literal_batch(policy, o, t, s))
+        policy.reset(2)
+        for slot in (0, 1):
+            policy.start_episode(slot, seed=5 + slot)
+        return [policy.predict_action(obs, texts, [0, 1]) for obs in steps]
+    for a, b in zip(predict(False), predict(True)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dataset_sample_and_observation_sample_collate_alike(tiny_ckpt, libero_fixture_file, tmp_path):
+    """A recorded step (``LiberoDataset``) and a live observation (``RDTPolicy.observation_sample``)
+    are samples of one schema: collated, they share every key but the action targets, with the
+    same dtypes and shapes."""
+    from data.dataset import LiberoDataset
+    from policy.batch import BATCH, SAMPLE, TARGETS, collate
+
+    policy = RDTPolicy.from_pretrained(tiny_ckpt, "cpu")
+    ds = LiberoDataset(policy.cfg, {"g": {"path": str(libero_fixture_file.parent), "layout": "raw"}},
+                       cache_dir=tmp_path)
+    recorded = ds[3]
+    recorded[SAMPLE.lang_embed] = policy.language(recorded[SAMPLE.instruction])
+    policy.reset(1)
+    live = policy.observation_sample(_observation(res=128), recorded[SAMPLE.instruction])
+    assert set(recorded) - set(live) == TARGETS and set(live) <= set(recorded)
+    train_batch, eval_batch = collate([recorded] * 2), collate([live] * 2)
+    assert set(train_batch) - set(eval_batch) == {BATCH.actions, BATCH.action_valid, BATCH.action_norm}
+    for key, value in eval_batch.items():
+        ref = train_batch[key]
+        if torch.is_tensor(value):
+            assert (value.dtype, value.shape) == (ref.dtype, ref.shape), key
+        else:
+            assert type(value) is type(ref) and len(value) == len(ref), key
+    assert eval_batch[BATCH.suites] == ["eval", "eval"] and train_batch[BATCH.suites] == ["g", "g"]

@@ -89,6 +89,7 @@ def test_expert_dataset_layout_and_success(expert_files):
 
 
 def test_expert_dataset_loads(expert_files, tmp_path):
+    from configs.loader import fill_from_base
     from data.dataset import LiberoDataset
 
     raw, nn = expert_files
@@ -96,13 +97,13 @@ def test_expert_dataset_loads(expert_files, tmp_path):
            "dataset": {"action_encoding": "abs_goal", "control_freq": 20}}
     with h5py.File(raw, "r") as f:
         lengths = [int(d.attrs["num_samples"]) for d in f["data"].values()]
-    ds = LiberoDataset(cfg, {"expert": {"path": str(raw.parent), "layout": "raw"}}, cache_dir=tmp_path / "c1")
+    ds = LiberoDataset(fill_from_base(cfg), {"expert": {"path": str(raw.parent), "layout": "raw"}}, cache_dir=tmp_path / "c1")
     assert len(ds) == sum(n - 1 for n in lengths)
     sample = ds[len(ds) - 1]
     assert np.isfinite(sample["state"]).all()
     with h5py.File(nn, "r") as f:
         n_nn = int(f["data/demo_0"].attrs["num_samples"])
-    ds = LiberoDataset(cfg, {"expert": {"path": str(nn.parent), "layout": "no_noops"}}, cache_dir=tmp_path / "c2")
+    ds = LiberoDataset(fill_from_base(cfg), {"expert": {"path": str(nn.parent), "layout": "no_noops"}}, cache_dir=tmp_path / "c2")
     assert len(ds) == n_nn
 
 

@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
+from configs.loader import fill_from_base
 from data.dataset import LiberoDataset
 from policy.libero_mapping import OscScale, Pose, decode_actions, encode_actions, encode_state
 
@@ -31,7 +32,7 @@ def test_index_counts_and_state_pairing(layout, request, tmp_path):
     fixture, off = LAYOUTS[layout]
     folder = request.getfixturevalue(fixture)
     path, demos, _ = load(folder)
-    ds = LiberoDataset(CFG, {"sim": {"path": str(path.parent), "layout": layout}}, cache_dir=tmp_path)
+    ds = LiberoDataset(fill_from_base(CFG), {"sim": {"path": str(path.parent), "layout": layout}}, cache_dir=tmp_path)
     # raw: the first action has no pre-action observation -> T-1 samples; no_noops: T
     assert len(ds) == sum(len(d["actions"]) - off for d in demos.values())
     located = [ds.locate(i)[1:] for i in range(len(ds))]

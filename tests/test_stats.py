@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from configs.loader import fill_from_base
 from data.dataset import LiberoDataset
 from data.stats import compute_suite_stats, merge_stats_file
 
@@ -27,7 +28,7 @@ def suite_json(tmp_path, libero_fixture_file):
 
 
 def test_suite_stats_values(suite_json, libero_fixture_file):
-    ds = LiberoDataset(None, suite_json)
+    ds = LiberoDataset(fill_from_base({}), suite_json)
     st = compute_suite_stats(ds, "goal_demo")
     assert st["num_samples"] == 210 and st["action_encoding"] == "abs_goal"
     with h5py.File(libero_fixture_file, "r") as f:

@@ -428,10 +428,11 @@ def test_encoder_of_the_wrong_size_is_one_line(tmp_path, run_train):
 def test_sample_metrics_values_and_split_across_ranks(fixture_suite):
     """mse and the official relative l2err of a prediction off by a known amount, computed on one
     process and as two ranks' shares summed (what accelerator.reduce does): the same numbers."""
+    from configs.loader import fill_from_base
     from data.dataset import LiberoDataset
     from train.sample import fixed_subset, sample_mse
 
-    ds = LiberoDataset({"dataset": {}}, fixture_suite["suites"], cache_dir=fixture_suite["root"] / "cache")
+    ds = LiberoDataset(fill_from_base({}), fixture_suite["suites"], cache_dir=fixture_suite["root"] / "cache")
     off = 0.02
 
     class Policy:  # RDTPolicy's sampling interface, predicting every slot off by `off`

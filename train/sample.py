@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from policy.batch import collate
+from policy.batch import BATCH, collate
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,12 @@ def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0
     example = None
     for batch in loader:
         pred = policy.sample(batch, generator=gen).float()
-        gt = batch["actions"].to(pred.device)
-        mask = (batch["action_elem_mask"].unsqueeze(1) * batch["action_valid"].unsqueeze(-1).float()).to(pred.device)
+        gt = batch[BATCH.actions].to(pred.device)
+        mask = (batch[BATCH.action_elem_mask].unsqueeze(1) * batch[BATCH.action_valid].unsqueeze(-1).float()).to(pred.device)
         diff = (pred - gt).abs() * mask
-        rel = diff / (batch["action_norm"].to(pred.device).unsqueeze(1) + 1e-3)
+        rel = diff / (batch[BATCH.action_norm].to(pred.device).unsqueeze(1) + 1e-3)
         per = torch.stack([(diff ** 2).sum((1, 2)), rel.sum((1, 2)), mask.sum((1, 2))], 1).double().cpu()
-        for i, suite in enumerate(batch["suites"]):
+        for i, suite in enumerate(batch[BATCH.suites]):
             totals[0] += per[i]
             totals[keys.index(suite)] += per[i]
         if example is None:

@@ -28,6 +28,7 @@ from configs.errors import require_file
 from configs.launch import LaunchSettings
 from configs.schema import Config, ConfigError
 from train import checkpointing as ckpt
+from policy.batch import BATCH
 from policy.checkpoints import TRAIN_CONFIG, checkpoint_config
 from policy.rdt_policy import RDTPolicy, load_text_encoder, load_vision_encoder, unwrap_runner
 from utils.atomic import atomic_write_text
@@ -759,7 +760,7 @@ def train(cfg: Config, launch: LaunchSettings) -> Path:
                 timer.fetched()
                 loss, active, grad_norm = train_micro_step(run, batch, steplog.micro, timer)
                 run.batch_in_epoch += 1
-                steplog.add(loss, active, batch["state"].shape[0])
+                steplog.add(loss, active, batch[BATCH.state].shape[0])
                 if not run.accelerator.sync_gradients:
                     timer.work_done()
                     continue
