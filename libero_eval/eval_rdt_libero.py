@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import logging
-import math
 import re
 import time
 from pathlib import Path
@@ -49,12 +47,11 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from configs.errors import UserError, exit_cli, output_dir, require_file, run_cli
+from configs.errors import exit_cli, output_dir, run_cli
 from configs.schema import EVAL_DTYPES, SLOT_SCHEDULES, VIDEO_MODES, ConfigError, EvalConfig
-from configs.suites import EVAL_SUITES, LIBERO_PRO_SUITES, LIBERO_SUITES, check_suite, perturbations_of
+from configs.suites import LIBERO_PRO_SUITES, LIBERO_SUITES
 from libero_eval import env as lenv
 from libero_eval.metrics import (
-    REPLAY_FIELDS,
     RunBusyError,
     append_row,
     check_columns,
@@ -70,23 +67,15 @@ from libero_eval.metrics import (
     read_rows,
     trial_key,
     videos_dir,
-    write_csv_atomic,
     write_summary,
 )
+from libero_eval.replay import replay
 from libero_eval.report import write_report
 from libero_eval.runner import Active, Job, ModelPlanner, policy_threads, run_jobs
+from libero_eval.settings import EvalInputError, EvalRequest, check_render
 from libero_eval.versions import format_versions, premise_failures_in, stack_status
 
 log = logging.getLogger("eval_rdt_libero")
-
-MAX_CHUNK = 64
-# flags that are aliases of the typed config's eval section (configs/base.yaml holds their defaults)
-EVAL_FLAGS = tuple(f.name for f in dataclasses.fields(EvalConfig))
-
-
-class EvalInputError(UserError, ValueError):
-    """Bad command-line input, found before any simulator starts."""
-
 
 # ================================================================================================
 # CLI
@@ -157,61 +146,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ================================================================================================
-# Validation (before any simulator starts)
+# Validation (before any simulator starts; the flags themselves: EvalRequest, settings.py)
 # ================================================================================================
-def validate_common(args) -> None:
-    """The flags given (None: not given) in the words of the command line."""
-    if args.exec_horizon is not None and not 1 <= args.exec_horizon <= MAX_CHUNK:
-        raise EvalInputError(f"--exec_horizon must be in 1..{MAX_CHUNK} (the model predicts {MAX_CHUNK}-step "
-                             f"chunks), got {args.exec_horizon}")
-    for flag in ("num_envs", "num_trials", "max_steps", "torch_threads", "num_inference_steps", "resolution"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise EvalInputError(f"--{flag} must be >= 1, got {value}")
-    bad = [s for s in (args.seeds or []) + ([args.seed] if args.seed is not None else []) if s < 0]
-    if bad:
-        raise EvalInputError(f"--seeds / --seed must be >= 0 (numpy and the simulators take seeds in [0, 2**32)), "
-                             f"got {bad[0]}")
-    if args.step_timeout is not None and not (math.isfinite(args.step_timeout) and args.step_timeout > 0):
-        raise EvalInputError(f"--step_timeout must be a finite number of seconds > 0, got {args.step_timeout}")
-
-
-def resolve_eval(args, cfg) -> EvalConfig:
-    """The eval section of ``cfg`` (the checkpoint's typed config, ``--set eval.*`` applied) with the
-    flags that were given written into it; validated again by ``EvalConfig``."""
-    given = {k: getattr(args, k) for k in EVAL_FLAGS if getattr(args, k, None) is not None}
-    try:
-        ecfg = dataclasses.replace(cfg.eval, **given)
-    except ConfigError as exc:
-        raise EvalInputError(str(exc)) from None
-    if ecfg.exec_horizon > cfg.common.action_chunk_size:
-        raise EvalInputError(f"exec_horizon {ecfg.exec_horizon} exceeds the model's chunk of "
-                             f"{cfg.common.action_chunk_size} actions")
-    return ecfg
-
-
-def validate_tasks(args) -> dict[str, tuple[Any, list[int]]]:
+def validate_tasks(request: EvalRequest) -> dict[str, tuple[Any, list[int]]]:
     """{suite name: (benchmark suite, task ids)} for every ``--suites`` entry (names already
-    checked by ``evaluate``, before the checkpoint loads)."""
+    checked by ``EvalRequest``, before the checkpoint loads)."""
     out = {}
-    for name in args.suites:
+    for name in request.suites:
         try:
             suite = lenv.get_suite(name)
         except ValueError as exc:
             raise EvalInputError(str(exc)) from None
-        ids = list(range(suite.n_tasks)) if not args.task_ids else list(args.task_ids)
+        ids = list(range(suite.n_tasks)) if not request.task_ids else list(request.task_ids)
         bad = [t for t in ids if not 0 <= t < suite.n_tasks]
         if bad:
             raise EvalInputError(f"task id(s) {bad} out of range for {name}: valid ids are 0..{suite.n_tasks - 1}")
         out[name] = (suite, ids)
     return out
-
-
-def check_render(args) -> None:
-    try:
-        lenv.check_render_backend()
-    except lenv.RenderBackendError as exc:
-        raise EvalInputError(str(exc)) from None
 
 
 # ================================================================================================
@@ -256,12 +207,12 @@ def default_run_name(checkpoint: str, suites: Sequence[str], settings: dict, see
     return name
 
 
-def check_stack(args, tasks: dict) -> dict:
+def check_stack(request: EvalRequest, tasks: dict) -> dict:
     """The installed simulator stack's verification status: warned about, or refused with
     ``--require_verified_stack``; tasks whose init-state premise is known to fail under it are named."""
     status = stack_status()
     if not status["verified"]:
-        if args.require_verified_stack:
+        if request.require_verified_stack:
             raise EvalInputError(f"--require_verified_stack: {status['warning']}")
         log.warning("%s", status["warning"])
     broken = premise_failures_in(status, [(name, t) for name, (_, ids) in tasks.items() for t in ids])
@@ -271,19 +222,19 @@ def check_stack(args, tasks: dict) -> dict:
     return status
 
 
-def open_checkpoint(args):
+def open_checkpoint(request: EvalRequest):
     """The resolved checkpoint (weights + typed config) of ``--checkpoint``, or a one-line error."""
     from policy.checkpoints import PolicyError, resolve_checkpoint
 
-    if not args.checkpoint:
+    if not request.checkpoint:
         raise EvalInputError("--checkpoint is required (or --policy replay --demo_file F, or --summarize_only)")
     try:
-        return resolve_checkpoint(args.checkpoint, args.config, args.ema, args.set)
+        return resolve_checkpoint(request.checkpoint, request.config, request.ema, list(request.overrides))
     except (PolicyError, ConfigError) as exc:
         raise EvalInputError(str(exc)) from None
 
 
-def run_settings(args, ck, ecfg: EvalConfig, device: str) -> dict:
+def run_settings(request: EvalRequest, ck, ecfg: EvalConfig, device: str) -> dict:
     """What every trials row records and what a resumed run must share: the eval section with its
     nulls resolved (benchmark settle steps, training resolution, model DPM steps); ``max_steps`` stays
     null for "each suite's own budget" (rows record the budget they ran with)."""
@@ -299,11 +250,11 @@ def run_settings(args, ck, ecfg: EvalConfig, device: str) -> dict:
         "resolution": resolution,
         "dtype": ecfg.dtype or ("bfloat16" if device.startswith("cuda") else "float32"),
         "num_inference_steps": ecfg.num_inference_steps or ck.config.model.noise_scheduler.num_inference_timesteps,
-        "instruction_source": args.instruction_source or ck.config.dataset.instruction_source,
+        "instruction_source": request.instruction_source or ck.config.dataset.instruction_source,
     }
 
 
-def make_jobs(args, ck, tasks: dict, settings: dict, seeds: Sequence[int], num_trials: int,
+def make_jobs(request: EvalRequest, ck, tasks: dict, settings: dict, seeds: Sequence[int], num_trials: int,
               done_keys: set) -> list[Job]:
     """One job per (suite, task, seed, trial) not already in the run's CSV; trial i of seed s starts
     from init state i % 50 with env / noise seed s + i."""
@@ -317,7 +268,7 @@ def make_jobs(args, ck, tasks: dict, settings: dict, seeds: Sequence[int], num_t
             task = lenv.get_task(suite, tid)
             init_states = lenv.get_task_init_states(suite, tid)
             instruction = task_prompt(ck.data_info, suite, tid, task.name, settings["instruction_source"],
-                                      explicit=args.instruction_source)
+                                      explicit=request.instruction_source)
             for seed, i in todo:
                 jobs.append(Job(suite=name, task_id=tid, task_name=task.name, trial=i,
                                 init_state_idx=i % len(init_states), seed=seed + i, eval_seed=seed,
@@ -327,9 +278,9 @@ def make_jobs(args, ck, tasks: dict, settings: dict, seeds: Sequence[int], num_t
     return jobs
 
 
-def existing_trials(args, run: str, settings: dict) -> tuple[Path, Path, set]:
+def existing_trials(request: EvalRequest, run: str, settings: dict) -> tuple[Path, Path, set]:
     """(metrics dir, videos dir, keys of the trials already done); refuses a run of other settings."""
-    mdir, vdir = metrics_dir(args.out_root, run), videos_dir(args.out_root, run)
+    mdir, vdir = metrics_dir(request.out_root, run), videos_dir(request.out_root, run)
     trials_csv = mdir / "trials.csv"
     existing = latest_rows(read_rows(trials_csv))
     others = {r["checkpoint"] for r in existing} - {settings["checkpoint"]}
@@ -341,7 +292,7 @@ def existing_trials(args, run: str, settings: dict) -> tuple[Path, Path, set]:
         check_run_settings(mdir, settings, record=False)
     except ValueError as exc:
         raise EvalInputError(str(exc)) from None
-    return mdir, vdir, {trial_key(r) for r in existing if not (args.retry_errors and r.get("error"))}
+    return mdir, vdir, {trial_key(r) for r in existing if not (request.retry_errors and r.get("error"))}
 
 
 def trial_recorder(trials_csv: Path, settings: dict):
@@ -363,29 +314,29 @@ def trial_recorder(trials_csv: Path, settings: dict):
     return on_result
 
 
-def load_policy(args, ck, settings: dict, device: str):
+def load_policy(request: EvalRequest, ck, settings: dict, device: str):
     """The checkpoint's RDTPolicy (a checkpoint that does not load is one line)."""
     from models.loading import CheckpointError
     from policy.checkpoints import PolicyError
     from policy.rdt_policy import RDTPolicy
 
     try:
-        return RDTPolicy.from_pretrained(ck.weights, device, vision_encoder=args.vision_encoder,
-                                         text_encoder=args.text_encoder, lang_embed_dir=args.lang_embed_dir,
+        return RDTPolicy.from_pretrained(ck.weights, device, vision_encoder=request.vision_encoder,
+                                         text_encoder=request.text_encoder, lang_embed_dir=request.lang_embed_dir,
                                          dtype=settings["dtype"], num_inference_steps=settings["num_inference_steps"],
                                          resolved=ck)
     except (PolicyError, CheckpointError, OSError) as exc:
         raise EvalInputError(str(exc)) from None
 
 
-def prepare_run(args, ck, ecfg: EvalConfig, tasks: dict, settings: dict, seeds: Sequence[int], device: str,
+def prepare_run(request: EvalRequest, ck, ecfg: EvalConfig, tasks: dict, settings: dict, seeds: Sequence[int], device: str,
                 run: str, claims: contextlib.ExitStack):
     """(metrics dir, videos dir, jobs, policy or None). Under the run folder's lock: the settings are
     checked against run.json, this process's tasks claimed (held in ``claims``: an evaluation of the
     same tasks started at the same time is refused), the trials not done yet listed; a new run's
     run.json is written only once the policy has loaded (a checkpoint that fails leaves no run)."""
-    output_dir(args.out_root, "--out_root")
-    mdir = metrics_dir(args.out_root, run)
+    output_dir(request.out_root, "--out_root")
+    mdir = metrics_dir(request.out_root, run)
     with run_lock(mdir):
         for name, (_, task_ids) in tasks.items():
             for tid in task_ids:
@@ -393,18 +344,18 @@ def prepare_run(args, ck, ecfg: EvalConfig, tasks: dict, settings: dict, seeds: 
                     claims.enter_context(claim_task(mdir, name, tid))
                 except RunBusyError as exc:
                     raise EvalInputError(str(exc)) from None
-        mdir, vdir, done_keys = existing_trials(args, run, settings)
-        jobs = make_jobs(args, ck, tasks, settings, seeds, ecfg.num_trials, done_keys)
+        mdir, vdir, done_keys = existing_trials(request, run, settings)
+        jobs = make_jobs(request, ck, tasks, settings, seeds, ecfg.num_trials, done_keys)
         if not jobs:
             return mdir, vdir, jobs, None
         if not (mdir / "run.json").is_file():
-            policy = load_policy(args, ck, settings, device)
+            policy = load_policy(request, ck, settings, device)
             record_run_settings(mdir, settings)
             return mdir, vdir, jobs, policy
-    return mdir, vdir, jobs, load_policy(args, ck, settings, device)
+    return mdir, vdir, jobs, load_policy(request, ck, settings, device)
 
 
-def rollout_policy(args, ecfg: EvalConfig, settings: dict, jobs: list[Job], device: str, mdir: Path, vdir: Path,
+def rollout_policy(request: EvalRequest, ecfg: EvalConfig, settings: dict, jobs: list[Job], device: str, mdir: Path, vdir: Path,
                    policy) -> None:
     """Run every job through the runner with the loaded policy."""
     log.info("policy: %s (encoding %s, instruction source %s) on %s; %d trial(s), %d env(s), exec_horizon %d",
@@ -413,48 +364,38 @@ def rollout_policy(args, ecfg: EvalConfig, settings: dict, jobs: list[Job], devi
     policy.prepare_instructions(sorted({j.instruction for j in jobs}))  # T5 once per task, then freed
     policy.warmup(jobs[0].instruction, settings["resolution"])  # first-call overheads stay out of the latency
     run_jobs(jobs, ModelPlanner(policy, ecfg.num_envs), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
-             trial_recorder(mdir / "trials.csv", settings), ecfg.step_timeout, not args.no_progress,
+             trial_recorder(mdir / "trials.csv", settings), ecfg.step_timeout, request.progress,
              settings["resolution"], slots=ecfg.slots)
 
 
-def expand_robustness(args) -> None:
-    """``--robustness``: each standard suite of ``--suites`` followed by its LIBERO-PRO perturbations."""
-    if args.robustness:
-        args.suites = list(dict.fromkeys(s for name in args.suites for s in [name, *perturbations_of(name)]))
-
-
-def evaluate(args) -> int:
-    validate_common(args)
-    for name in args.suites:
-        check_suite(name, "--suites", EVAL_SUITES)
-    expand_robustness(args)
-    ck = open_checkpoint(args)
-    ecfg = resolve_eval(args, ck.config)
-    seeds = list(dict.fromkeys(args.seeds or [ecfg.seed]))
-    tasks = validate_tasks(args)
-    check_stack(args, tasks)
-    check_render(args)
+def evaluate(request: EvalRequest) -> int:
+    ck = open_checkpoint(request)
+    ecfg = request.applied_to(ck.config).eval  # Config checks exec_horizon against the model's chunk
+    seeds = list(dict.fromkeys(request.seeds or [ecfg.seed]))
+    tasks = validate_tasks(request)
+    check_stack(request, tasks)
+    check_render()
 
     import torch
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    settings = run_settings(args, ck, ecfg, device)
+    device = request.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    settings = run_settings(request, ck, ecfg, device)
     given = {"num_inference_steps": ecfg.num_inference_steps, "resolution": ecfg.resolution, "dtype": ecfg.dtype,
-             "instruction_source": args.instruction_source, "ema": args.ema}
-    run = args.run_name or default_run_name(ck.source, args.suites, settings, seeds, given)
-    if args.resolve_only:
+             "instruction_source": request.instruction_source, "ema": request.ema}
+    run = request.run_name or default_run_name(ck.source, request.suites, settings, seeds, given)
+    if request.resolve_only:
         print(f"{ck.concrete or ck.source}\t{run}")
         return 0
     threads_before = torch.get_num_threads()
-    torch.set_num_threads(policy_threads(device, ecfg.num_envs, args.torch_threads))
+    torch.set_num_threads(policy_threads(device, ecfg.num_envs, request.torch_threads))
     try:
         with contextlib.ExitStack() as claims:
-            mdir, vdir, jobs, policy = prepare_run(args, ck, ecfg, tasks, settings, seeds, device, run, claims)
+            mdir, vdir, jobs, policy = prepare_run(request, ck, ecfg, tasks, settings, seeds, device, run, claims)
             skipped = sum(len(ids) for _, ids in tasks.values()) * len(seeds) * ecfg.num_trials - len(jobs)
             if skipped:
                 log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, mdir / "trials.csv")
             if jobs:
-                rollout_policy(args, ecfg, settings, jobs, device, mdir, vdir, policy)
+                rollout_policy(request, ecfg, settings, jobs, device, mdir, vdir, policy)
     finally:
         torch.set_num_threads(threads_before)  # main() may run inside another program (tests)
     summary = write_summary(mdir)
@@ -462,73 +403,25 @@ def evaluate(args) -> int:
     print_robustness(summary)
     print_stack_status(summary)
     print(f"trials: {mdir / 'trials.csv'}\nsummary: {mdir / 'summary.csv'}\nreport: {write_report(mdir)}")
-    if args.wandb:
+    if request.wandb:
         from libero_eval.report import log_wandb
 
-        print(f"wandb: {log_wandb(mdir, args.wandb)}")
+        print(f"wandb: {log_wandb(mdir, request.wandb)}")
     return 0
 
 
-def replay(args) -> int:
-    from data import libero_hdf5 as lh5
+def replay_config(request: EvalRequest) -> EvalConfig:
+    """``--policy replay``: the eval section of ``--config`` (default base.yaml) with ``--set`` and the
+    eval flags given."""
     from configs.loader import BASE_PRESET, load_typed
-    from libero_eval.replay import ReplayDemo, ReplayPlanner, load_replay_demos, max_dev_mm, recorded_after
 
-    validate_common(args)
-    ecfg = resolve_eval(args, load_typed(args.config or BASE_PRESET, args.set))
-    if not args.demo_file:
-        raise EvalInputError("--policy replay needs --demo_file")
-    path = require_file(args.demo_file, "--demo_file")
-    try:
-        suite, task_id, demos, starts = load_replay_demos(path, args.num_trials)
-    except (lh5.LiberoDataError, ValueError) as exc:
-        raise EvalInputError(str(exc)) from None
-    check_render(args)
-    output_dir(args.out_root, "--out_root")
-    run = args.run_name or f"replay_{path.stem}"
-    mdir, vdir = metrics_dir(args.out_root, run), videos_dir(args.out_root, run)
-    task_name = lenv.get_task(suite, task_id).name
-    with lh5.open_file(path) as f:
-        resolution = int(f[f"data/{demos[0].key}/{lh5.IMAGE_KEYS[0]}"].shape[1])
-    # Seeded like evaluation trials: LIBERO places the fixtures (stove, cabinet) at random at every reset,
-    # so an unseeded replay depends on what its simulator ran before.
-    jobs = [Job(suite=suite, task_id=task_id, task_name=task_name, trial=i, init_state_idx=-1, seed=ecfg.seed + i,
-                instruction="", init_state=starts[d.key], max_steps=len(d.actions), settle_steps=0,
-                stop_on_done=False, video_stem=f"replay_{suite}_task{task_id}_{d.key}", demo=d)
-            for i, d in enumerate(demos)]
-    rows: list[dict] = []
-
-    def on_result(job: Job, act: Optional[Active], video: str, error: str) -> None:
-        d: ReplayDemo = job.demo
-        row = {"file": d.file, "demo": d.key, "steps": act.steps if act else 0, "video": video, "error": error,
-               "demo_success": int(d.expected_success)}
-        if act is not None and act.eef and not error:
-            ref = recorded_after(d.ee_pos, d.layout)[: len(act.eef)]
-            dev = np.linalg.norm(np.asarray(act.eef) - ref, axis=-1) * 1000.0
-            env_success = bool(act.dones[-1]) if act.dones else False
-            row.update(max_eef_dev_mm=f"{max_dev_mm(act.eef, ref):.3f}", mean_eef_dev_mm=f"{np.nanmean(dev):.3f}",
-                       env_success=int(env_success), env_success_any=int(any(act.dones)),
-                       success_match=int(env_success == d.expected_success))
-        rows.append(row)
-
-    run_jobs(jobs, ReplayPlanner(args.replay_encoding), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
-             on_result, ecfg.step_timeout, not args.no_progress, resolution, slots=ecfg.slots)
-    rows.sort(key=lambda r: int(r["demo"].rsplit("_", 1)[-1]))
-    write_csv_atomic(mdir / "replay.csv", rows, REPLAY_FIELDS)
-    print(f"{'demo':<8} {'steps':>5} {'max dev mm':>10} {'mean dev mm':>11} {'env succ':>8} {'demo succ':>9} {'match':>5}")
-    for r in rows:
-        print(f"{r['demo']:<8} {r['steps']:>5} {r.get('max_eef_dev_mm', ''):>10} {r.get('mean_eef_dev_mm', ''):>11} "
-              f"{str(r.get('env_success', '')):>8} {r['demo_success']:>9} {str(r.get('success_match', '')):>5}"
-              f"{'  ERROR ' + r['error'] if r['error'] else ''}")
-    print(f"replay: {mdir / 'replay.csv'}")
-    bad = [r for r in rows if r["error"]]
-    return 1 if bad else 0
+    return request.applied_to(load_typed(request.config or BASE_PRESET, request.overrides)).eval
 
 
-def summarize_only(args) -> int:
-    if not args.run_name:
+def summarize_only(request: EvalRequest) -> int:
+    if not request.run_name:
         raise EvalInputError("--summarize_only needs --run_name")
-    mdir = metrics_dir(args.out_root, args.run_name)
+    mdir = metrics_dir(request.out_root, request.run_name)
     if not (mdir / "trials.csv").is_file():
         raise EvalInputError(f"no trials.csv in {mdir}")
     summary = write_summary(mdir)
@@ -539,12 +432,12 @@ def summarize_only(args) -> int:
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    if args.summarize_only:
-        return summarize_only(args)
-    if args.policy == "replay":
-        return replay(args)
-    return evaluate(args)
+    request = EvalRequest.from_args(build_parser().parse_args(argv))  # the namespace goes no further
+    if request.summarize_only:
+        return summarize_only(request)
+    if request.policy == "replay":
+        return replay(request, replay_config(request))
+    return evaluate(request)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

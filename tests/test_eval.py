@@ -72,10 +72,70 @@ def test_task_id_out_of_range(no_simulator, tiny_ckpt, tmp_path, capsys):
     assert rc == 2 and "[10]" in err and "0..9" in err
 
 
-@pytest.mark.parametrize("h", ["0", "65", "-3"])
-def test_bad_exec_horizon(no_simulator, tiny_ckpt, tmp_path, capsys, h):
+@pytest.fixture
+def no_checkpoint(monkeypatch):
+    """Fail the test if anything tries to resolve (load) a checkpoint."""
+    from policy import checkpoints
+
+    def boom(*a, **k):
+        raise AssertionError("a checkpoint was loaded")
+
+    monkeypatch.setattr(checkpoints, "resolve_checkpoint", boom)
+
+
+@pytest.mark.parametrize("h,expected", [("0", "eval.exec_horizon is 0; expected a number >= 1"),
+                                        ("-3", "eval.exec_horizon is -3; expected a number >= 1"),
+                                        ("65", "eval.exec_horizon (65) must be at most common.action_chunk_size (64)")])
+def test_bad_exec_horizon(no_simulator, no_checkpoint, tiny_ckpt, tmp_path, capsys, h, expected):
+    """Refused by the schema (EvalConfig, Config) before the checkpoint loads: one line naming the flag."""
     rc, err = _run(["--checkpoint", str(tiny_ckpt), "--exec_horizon", h, "--out_root", str(tmp_path)], capsys)
-    assert rc == 2 and "--exec_horizon must be in 1..64" in err
+    assert rc == 2 and f"error: --exec_horizon: {expected}" in err and len(err.strip().splitlines()) == 1
+
+
+def test_exec_horizon_beyond_the_checkpoints_chunk(no_simulator, tiny_encoders_dir, tmp_path, capsys):
+    """The same schema check (Config: eval.exec_horizon <= common.action_chunk_size) against the
+    checkpoint's own chunk, which can be shorter than base.yaml's."""
+    from scripts.bench_eval import make_tiny_checkpoint
+
+    ck = make_tiny_checkpoint(tmp_path / "short" / "checkpoint-1", tiny_encoders_dir,
+                              overrides=["common.action_chunk_size=16"])
+    rc, err = _run(["--checkpoint", str(ck), "--exec_horizon", "32", "--resolve_only", "--out_root", str(tmp_path)],
+                   capsys)
+    assert rc == 2 and "--exec_horizon: eval.exec_horizon (32) must be at most common.action_chunk_size (16)" in err
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--seeds", "0", "-2"], "--seeds must be >= 0"),
+    (["--seed", "-1"], "--seed: eval.seed is -1; expected a number >= 0"),
+    (["--torch_threads", "0"], "--torch_threads must be >= 1, got 0"),
+    (["--num_envs", "0"], "--num_envs: eval.num_envs is 0; expected a number >= 1"),
+    (["--step_timeout", "nan"], "--step_timeout: eval.step_timeout is nan"),
+    (["--suites", "libero_goal", "libero_nope"], "--suites: unknown LIBERO suite 'libero_nope'"),
+])
+def test_bad_flags_are_refused_before_the_checkpoint_loads(no_simulator, no_checkpoint, tmp_path, capsys, argv,
+                                                          expected):
+    rc, err = _run(["--checkpoint", str(tmp_path / "ck"), *argv, "--out_root", str(tmp_path)], capsys)
+    assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_request_is_parsed_once_frozen_and_leaves_the_namespace_alone():
+    import dataclasses
+
+    from libero_eval.settings import EvalRequest
+
+    ns = ev.build_parser().parse_args(["--suites", "libero_10", "--robustness", "--exec_horizon", "8",
+                                       "--task_ids", "1", "2", "--no_progress"])
+    request = EvalRequest.from_args(ns)
+    assert request.suites == ("libero_10", "libero_10_lan", "libero_10_object", "libero_10_swap",
+                              "libero_10_task", "libero_10_with_mug")
+    assert ns.suites == ["libero_10"]  # the namespace is read, never written
+    assert request.task_ids == (1, 2) and request.seeds == () and request.progress is False
+    assert dict(request.eval_overrides) == {"exec_horizon": 8}  # only the eval flags given
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.suites = ("libero_goal",)
+    with pytest.raises(TypeError):
+        request.eval_overrides["num_envs"] = 4
+    assert EvalRequest.from_args(ns) == request  # the same command line, the same request
 
 
 def test_no_render_backend(no_simulator, tiny_ckpt, tmp_path, capsys, monkeypatch):
@@ -402,10 +462,9 @@ def test_libero_pro_suites_are_selectable_and_unshipped_ones_refused():
     with pytest.raises(ValueError, match="unknown LIBERO suite 'libero_goal_lan'; valid suites: libero_spatial"):
         check_suite("libero_goal_lan", "dataset")  # training data: standard suites only
     assert lenv.max_steps("libero_goal_swap") == lenv.max_steps("libero_goal") == 300
-    args = ev.build_parser().parse_args(["--suites", "libero_10", "--robustness"])
-    ev.expand_robustness(args)
-    assert args.suites == ["libero_10", "libero_10_lan", "libero_10_object", "libero_10_swap", "libero_10_task",
-                           "libero_10_with_mug"]
+    request = ev.EvalRequest.from_args(ev.build_parser().parse_args(["--suites", "libero_10", "--robustness"]))
+    assert request.suites == ("libero_10", "libero_10_lan", "libero_10_object", "libero_10_swap", "libero_10_task",
+                              "libero_10_with_mug")
 
 
 def test_robustness_table_puts_each_perturbation_next_to_the_standard_suite():

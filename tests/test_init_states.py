@@ -194,12 +194,13 @@ def test_unverified_stack_names_the_broken_tasks_in_report_and_summary(tmp_path,
 
 
 def test_require_verified_stack_refuses_an_unverified_one(monkeypatch, capsys):
-    from argparse import Namespace
-
     from libero_eval import eval_rdt_libero as ev
+
+    def request(*argv):
+        return ev.EvalRequest.from_args(ev.build_parser().parse_args(list(argv)))
 
     monkeypatch.setattr(ev, "stack_status", lambda: versions.stack_status({"mujoco": "3.17.0", "robosuite": "1.4.0"}))
     with pytest.raises(ev.EvalInputError, match="--require_verified_stack: unverified simulator stack"):
-        ev.check_stack(Namespace(require_verified_stack=True), {"libero_spatial": (None, [5])})
-    status = ev.check_stack(Namespace(require_verified_stack=False), {"libero_spatial": (None, [5])})
+        ev.check_stack(request("--require_verified_stack"), {"libero_spatial": (None, [5])})
+    status = ev.check_stack(request(), {"libero_spatial": (None, [5])})
     assert status["verified"] is False

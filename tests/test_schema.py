@@ -97,10 +97,11 @@ def test_config_saved_by_an_older_version_loads():
 
 def test_eval_flags_default_to_the_config():
     from libero_eval import eval_rdt_libero as ev
+    from libero_eval.settings import EVAL_FLAGS
 
     defaults = {a.dest: a.default for a in ev.build_parser()._actions}
-    assert set(ev.EVAL_FLAGS) <= set(defaults)
-    assert {k: defaults[k] for k in ev.EVAL_FLAGS if defaults[k] is not None} == {}
+    assert set(EVAL_FLAGS) <= set(defaults)
+    assert {k: defaults[k] for k in EVAL_FLAGS if defaults[k] is not None} == {}
 
 
 def test_zero_training_steps_is_a_valid_run():
