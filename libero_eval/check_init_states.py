@@ -40,7 +40,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from configs.errors import UserError, exit_cli, output_dir, output_file
-from configs.suites import EVAL_SUITES, LIBERO_SUITES, check_suite
+from configs.suites import EVAL_SUITES, check_suite
 from libero_eval import versions
 from libero_eval import init_state_report as report
 from utils.atomic import atomic_write_text
