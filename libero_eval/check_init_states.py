@@ -17,7 +17,7 @@ LIBERO's own files, not a fixture we recorded:
 
 The reset is LIBERO's soft reset: with the RNG seeded per state it yields bitwise the same settled
 state and fixture placement as the hard reset evaluation uses, at a quarter of the cost
-(``tests/test_init_states.py`` checks the equality; ``--hard_reset`` runs the slow path).
+(``tests/libero_eval/test_init_states.py`` checks the equality; ``--hard_reset`` runs the slow path).
 
 One JSON per task under ``<out>/<stack tag>/<suite>/task_NN.json``, written atomically: a rerun skips
 what is done (resume), and tasks run in parallel processes::

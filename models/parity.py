@@ -1,5 +1,5 @@
 """The official RDT code's way of building a runner for a parity fixture's geometry, and the raw DiT
-forward the fixtures record: what tests/test_official_parity.py and scripts/gpu_check.py compare
+forward the fixtures record: what tests/models/test_official_parity.py and scripts/gpu_check.py compare
 this repository's `RDTRunner` against."""
 import torch
 

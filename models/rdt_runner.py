@@ -1,7 +1,7 @@
 """RDTRunner: condition adaptors + the RDT backbone + diffusion training and sampling.
 
 Bit-compatible with the released ``robotics-diffusion-transformer/rdt-1b`` runner (same parameter
-names, shapes and numerics; tests/test_official_parity.py). Differences from the official code,
+names, shapes and numerics; tests/models/test_official_parity.py). Differences from the official code,
 all opt-in or numerically neutral:
 
 * ``state_mask`` may differ from ``action_mask`` (official code uses one mask for both, which

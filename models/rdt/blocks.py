@@ -214,7 +214,7 @@ class RDTBlock(nn.Module):
 
 class FinalLayer(nn.Module):
     """Norm -> MLP(H -> H -> out_channels), all in float32: its output is the action chunk, absolute
-    positions included, so it must not be rounded to bf16 (tests/test_precision.py)."""
+    positions included, so it must not be rounded to bf16 (tests/policy/test_precision.py)."""
 
     def __init__(self, hidden_size: int, out_channels: int, norm: str):
         super().__init__()

@@ -12,7 +12,7 @@ import pytest
 
 from configs.schema import DATASET_FLAG_ALIASES, TrainConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # every training knob (a train key) and every dataset key main_sft.py takes as a flag
 KNOBS = tuple(f.name for f in dataclasses.fields(TrainConfig)) + DATASET_FLAG_ALIASES
 

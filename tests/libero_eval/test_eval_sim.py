@@ -19,7 +19,7 @@ from policy.checkpoints import weights_sha256
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITE, TASK = "libero_goal", 1
 # Replay of a simulator-made demo from its recorded start state must follow the recorded eef path
 # (robosuite is deterministic; only contact warm-start differs): measured < 0.1 mm, bound 2 mm.

@@ -10,7 +10,7 @@ import pytest
 from configs.launch import FLAG_OF, LaunchSettings
 from configs.schema import ConfigError
 
-OLD = Path(__file__).resolve().parent / "fixtures" / "checkpoints" / "pre_launch_settings"
+OLD = Path(__file__).resolve().parents[1] / "fixtures" / "checkpoints" / "pre_launch_settings"
 
 
 def _observation(res=64, seed=0):

@@ -30,7 +30,7 @@ def test_scalars_are_compared_relatively():
     assert_scalar_close(torch.tensor(1e-6), torch.tensor(0.0))  # near zero: the absolute tolerance
     with pytest.raises(AssertionError):
         assert_scalar_close(torch.tensor(92.61), torch.tensor(92.6))  # a real difference still fails
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_FIXTURES = ("rdt_tiny_reference_release_norm.pt", "rdt_tiny_reference.pt")
 
 

@@ -16,7 +16,7 @@ import torch
 from train import checkpointing as ckpt
 from train.sampler import EpochSampler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def read_losses(run_dir: Path) -> dict[int, float]:

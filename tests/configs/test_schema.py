@@ -12,7 +12,7 @@ from configs.loader import load_typed, read_preset
 from configs.schema import Config, ConfigError, TrainConfig
 from policy.checkpoints import checkpoint_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PRESETS = sorted(p.name for p in (REPO / "configs").glob("*.yaml"))
 
 

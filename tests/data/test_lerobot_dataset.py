@@ -440,7 +440,7 @@ def lerobot_train_run(tiny_encoders_dir, lerobot_root, tmp_path_factory):
            "--seed", "7", "--log_period", "1", "--max_train_steps", "3", "--checkpointing_period", "3",
            "--sample_period", "3", "--sample_batch_size", "4", "--num_sample_batches", "1"]
     env = {**os.environ, "RDT_FAULT": "", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return {"out": out, "suites": suites, "stats": stats}

@@ -16,7 +16,7 @@ from data import hub
 from data import verify as dv
 from scripts import verify_dataset as vd
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_NAME = "put_the_bowl_on_the_stove_demo.hdf5"
 
 

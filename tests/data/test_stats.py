@@ -14,7 +14,7 @@ from configs.loader import fill_from_base
 from data.dataset import LiberoDataset
 from data.stats import compute_suite_stats, merge_stats_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
