@@ -172,3 +172,15 @@ def test_no_function_is_longer_than_a_screen(package):
                 if lines > MAX_FUNCTION_LINES:
                     long[f"{p.relative_to(REPO)}:{node.name}"] = lines
     assert not long
+
+
+MAX_SCRIPTS_SHARE = 0.15
+
+
+def test_scripts_are_a_thin_layer():
+    """scripts/ holds entry points only: at most 15% of the Python lines outside tests/ (library code
+    that grows there belongs in a package)."""
+    lines = {name: len(p.read_text().splitlines()) for name, p in MODULES.items()}
+    scripts = sum(n for name, n in lines.items() if name.split(".")[0] == "scripts")
+    share = scripts / sum(lines.values())
+    assert share <= MAX_SCRIPTS_SHARE, f"scripts/ is {share:.1%} of the Python lines ({scripts} of {sum(lines.values())})"
