@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--step_timeout", type=float, default=None, help="seconds a simulator may take for one chunk before it "
       "is declared hung and restarted")
     a("--no_progress", action="store_true", help="no tqdm bar")
+    a("--instruction_swap", action="store_true", help="the instruction-swap diagnostic instead of the protocol: "
+      "every pair (X, Y) of --task_ids (one suite whose tasks share a scene, e.g. libero_goal) runs X's init "
+      "states prompted with Y's instruction; writes swap_trials.csv, swap_matrix.csv and swap_matrix.png "
+      "(libero_eval/instruction_swap.py)")
     a("--require_verified_stack", action="store_true", help="refuse to run on a simulator stack whose LIBERO init "
       "states were not verified (libero_eval/versions.py, docs/SIM_STACK.md) instead of warning")
     return ap
@@ -386,6 +390,8 @@ def evaluate(request: EvalRequest) -> int:
     if request.resolve_only:
         print(f"{ck.concrete or ck.source}\t{run}")
         return 0
+    if request.instruction_swap:
+        return instruction_swap(request, ck, ecfg, tasks, settings, seeds, device, request.run_name or f"{run}_swap")
     threads_before = torch.get_num_threads()
     torch.set_num_threads(policy_threads(device, ecfg.num_envs, request.torch_threads))
     try:
@@ -407,6 +413,50 @@ def evaluate(request: EvalRequest) -> int:
         from libero_eval.report import log_wandb
 
         print(f"wandb: {log_wandb(mdir, request.wandb)}")
+    return 0
+
+
+def instruction_swap(request: EvalRequest, ck, ecfg: EvalConfig, tasks: dict, settings: dict, seeds: Sequence[int],
+                     device: str, run: str) -> int:
+    """``--instruction_swap``: every (init-state task, instruction task) pair of one suite's tasks;
+    resumable like a run (its settings in run.json, one fsynced row per trial)."""
+    import torch
+
+    from libero_eval import instruction_swap as swap
+
+    if len(tasks) != 1:
+        raise EvalInputError(f"--instruction_swap takes one suite (whose tasks share a scene), got {list(tasks)}")
+    (name, (suite, task_ids)), = tasks.items()
+    plan = swap.SwapPlan(name, tuple(task_ids), ecfg.num_trials, tuple(seeds),
+                         settings["max_steps"] or lenv.max_steps(suite), settings["num_steps_wait"])
+    output_dir(request.out_root, "--out_root")
+    mdir, vdir = metrics_dir(request.out_root, run), videos_dir(request.out_root, run)
+
+    def instruction_of(task_id: int) -> str:
+        return task_prompt(ck.data_info, suite, task_id, lenv.get_task(suite, task_id).name,
+                           settings["instruction_source"], explicit=request.instruction_source)
+
+    with run_lock(mdir):
+        try:
+            check_run_settings(mdir, settings, record=False)
+            jobs = swap.swap_jobs(plan, instruction_of, swap.done_trials(mdir / "swap_trials.csv",
+                                                                         request.retry_errors))
+        except ValueError as exc:
+            raise EvalInputError(str(exc)) from None
+        policy = load_policy(request, ck, settings, device) if jobs else None
+        record_run_settings(mdir, settings)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(policy_threads(device, ecfg.num_envs, request.torch_threads))
+    try:
+        if jobs:
+            policy.prepare_instructions(sorted({j.instruction for j in jobs}))
+            policy.warmup(jobs[0].instruction, settings["resolution"])
+            run_jobs(jobs, ModelPlanner(policy, ecfg.num_envs), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
+                     swap.swap_recorder(mdir / "swap_trials.csv", plan), ecfg.step_timeout, request.progress,
+                     settings["resolution"], slots=ecfg.slots)
+    finally:
+        torch.set_num_threads(threads_before)
+    swap.write_swap_outputs(mdir, plan, f"{run}: instruction swap ({len(seeds)} seed(s) x {ecfg.num_trials} trials per pair)")
     return 0
 
 

@@ -47,6 +47,10 @@ class Job:
     video_stem: str = ""
     demo: Any = None  # replay: the recorded demo
     eval_seed: Optional[int] = None  # the evaluation seed this trial belongs to
+    # instruction swap (libero_eval.instruction_swap): {task name: goal predicates} evaluated after every
+    # step, and the one whose goal ends the trial (instead of the env's own task's ``done``)
+    goals: Optional[dict] = None
+    stop_goal: Optional[str] = None
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Active:
     infer_ms: list = field(default_factory=list)
     eef: list = field(default_factory=list)
     dones: list = field(default_factory=list)
+    achieved: list = field(default_factory=list)  # the labels of ``job.goals`` holding after the last step
 
 
 class ModelPlanner:
@@ -143,7 +148,8 @@ class LockstepRunner:
         self.workers[slot].send("start", {
             "suite": job.suite, "task_id": job.task_id, "init_state": job.init_state, "seed": job.seed,
             "resolution": self.resolution, "settle_steps": job.settle_steps, "max_steps": job.max_steps,
-            "stop_on_done": job.stop_on_done, "trial": job.trial, "video_tmp": self.video_tmp(job)})
+            "stop_on_done": job.stop_on_done, "trial": job.trial, "video_tmp": self.video_tmp(job),
+            "goals": job.goals, "stop_goal": job.stop_goal})
 
     def send_exec(self, slot: int, chunk: np.ndarray) -> None:
         self.workers[slot].send("exec", {"chunk": np.asarray(chunk[: self.exec_horizon], np.float32),
@@ -242,6 +248,7 @@ class LockstepRunner:
         act.obs, act.steps, act.done = r["obs"], int(r["steps"]), bool(r["done"])
         act.eef.extend(list(r["eef"]))
         act.dones.extend(r["dones"])
+        act.achieved = list(r.get("achieved", ()))
         self.planner.after_exec(slot, r["prev_obs"])
         out_of_actions = len(r["dones"]) == 0 and not act.done
         if (act.done and act.job.stop_on_done) or act.steps >= act.job.max_steps or out_of_actions:

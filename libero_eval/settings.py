@@ -66,6 +66,7 @@ class EvalRequest:
     resolve_only: bool
     progress: bool
     require_verified_stack: bool
+    instruction_swap: bool = False          # run the instruction-swap diagnostic instead of the protocol
 
     def __post_init__(self) -> None:
         if self.torch_threads is not None and self.torch_threads < 1:
@@ -96,7 +97,8 @@ class EvalRequest:
             suites=suites, task_ids=tuple(ns.task_ids or ()), seeds=tuple(ns.seeds or ()),
             eval_overrides=MappingProxyType(given), run_name=ns.run_name, out_root=ns.out_root, wandb=ns.wandb,
             retry_errors=ns.retry_errors, summarize_only=ns.summarize_only, resolve_only=ns.resolve_only,
-            progress=not ns.no_progress, require_verified_stack=ns.require_verified_stack)
+            progress=not ns.no_progress, require_verified_stack=ns.require_verified_stack,
+            instruction_swap=ns.instruction_swap)
 
     def applied_to(self, cfg: Config) -> Config:
         """``cfg`` with the eval flags given written into its eval section, validated by the schema

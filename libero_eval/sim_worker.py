@@ -11,9 +11,12 @@ crosses the pipe).
 
 Protocol (after one unsolicited ("ok", {"pid"}) once the simulator stack is imported; request -> reply; every reply is ``("ok", payload)`` or ``("error", traceback text)``):
     ("start", dict(suite, task_id, init_state, seed, resolution, settle_steps, max_steps, video_tmp,
-                   stop_on_done, gripper_action))        -> {"obs", "n_state"}
+                   stop_on_done, gripper_action, goals, stop_goal))   -> {"obs", "n_state"}
     ("exec", dict(chunk (n, 128), encoding))            -> {"obs", "prev_obs", "done", "steps",
-                                                            "eef", "dones"}
+                                                            "eef", "dones", "achieved"}
+``goals`` ({task name: goal predicates}, ``libero_eval.goals``) are evaluated after every step; their
+labels holding then are ``achieved``, and ``done`` becomes "``stop_goal``'s goal holds" (the
+instruction-swap diagnostic runs task X's scene prompted with task Y and stops on Y's goal).
     ("finish", dict(video_path or None))                -> {"video": path or ""}
     ("close", None)                                     -> process exits
 A simulator exception is reported as "error" and the env is rebuilt for the next trial; if the
@@ -27,7 +30,7 @@ from __future__ import annotations
 import os
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -71,6 +74,9 @@ class _Sim:
         self.stop_on_done = True
         self.done = False
         self.trial = -1
+        self.goals: Optional[dict] = None
+        self.stop_goal: Optional[str] = None
+        self.achieved: list[str] = []
 
     # ------------------------------------------------------------------ env lifetime
     def _env_for(self, suite: str, task_id: int, resolution: int):
@@ -121,6 +127,7 @@ class _Sim:
         self.trial = int(job.get("trial", -1))
         self.max_steps = int(job["max_steps"])
         self.stop_on_done = bool(job.get("stop_on_done", True))
+        self._set_goals(job.get("goals"), job.get("stop_goal"))
         if job.get("video_tmp"):
             import imageio
 
@@ -130,6 +137,29 @@ class _Sim:
                                              codec="libx264", quality=7, macro_block_size=16)
             self.writer.append_data(video_frame(obs))
         return {"obs": slim_obs(obs), "n_state": len(lenv.sim_state(env))}
+
+    def _set_goals(self, goals: Optional[dict], stop_goal: Optional[str]) -> None:
+        """Track other tasks' goals (``libero_eval.goals``); ``stop_goal``'s then replaces the env's ``done``."""
+        from libero_eval import env as lenv
+        from libero_eval.goals import missing_objects
+
+        self.goals, self.stop_goal, self.achieved = goals or None, stop_goal, []
+        if self.goals is None:
+            return
+        if stop_goal not in self.goals:
+            raise ValueError(f"stop_goal {stop_goal!r} is not one of the tracked goals {sorted(self.goals)}")
+        missing = missing_objects(lenv.inner_env(self.env), self.goals)
+        if missing:
+            raise ValueError(f"goals of {sorted(missing)} name objects this scene lacks: {missing}")
+
+    def _done_after_step(self, env_done: bool) -> bool:
+        if self.goals is None:
+            return env_done
+        from libero_eval import env as lenv
+        from libero_eval.goals import goals_holding
+
+        self.achieved = goals_holding(lenv.inner_env(self.env), self.goals)
+        return self.stop_goal in self.achieved
 
     def execute(self, req: dict) -> dict:
         from policy.libero_mapping import OscScale, decode_actions, pose_from_env_obs
@@ -149,6 +179,7 @@ class _Sim:
                                     binarize_gripper=True, clip=True)
             prev = obs
             obs, _, done, _ = self.env.step(action)
+            done = self._done_after_step(bool(done))
             self.steps += 1
             self.done = self.done or bool(done)
             dones.append(bool(done))
@@ -157,7 +188,8 @@ class _Sim:
                 self.writer.append_data(video_frame(obs))
         self.obs = obs
         return {"obs": slim_obs(obs), "prev_obs": slim_obs(prev, state=False), "done": self.done,
-                "steps": self.steps, "eef": np.asarray(eef).reshape(-1, 3), "dones": dones}
+                "steps": self.steps, "eef": np.asarray(eef).reshape(-1, 3), "dones": dones,
+                "achieved": list(self.achieved)}
 
     def finish(self, req: dict) -> dict:
         return {"video": self._close_writer((req or {}).get("video_path"))}

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS),
                     help="suite/task (task: id, name or instruction) with a scripted expert")
     ap.add_argument("--multitask", action="store_true", help="train one policy on all --tasks together")
+    ap.add_argument("--swap", type=int, default=0, metavar="N", help="with --multitask: also the instruction-swap "
+                    "diagnostic, N init states per (init task, instruction) pair (libero_eval/instruction_swap.py)")
     ap.add_argument("--config", default="configs/learn.yaml")
     ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                     help="config overrides (repeatable)")
@@ -248,6 +250,17 @@ def evaluate(ckpt: Path, task: Task, args, horizon: int, trials: int, run_dir: P
     return {"successes": len(wins), "n": len(rows), "video": str(videos[0]) if videos else None}
 
 
+def instruction_swap(ckpt: Path, tasks: list[Task], args, run_dir: Path) -> Path:
+    """``eval_rdt_libero --instruction_swap`` over the tasks of one policy; returns the matrix PNG."""
+    cmd = [sys.executable, "-m", "libero_eval.eval_rdt_libero", "--instruction_swap", "--checkpoint", str(ckpt),
+           "--suite", tasks[0].suite, "--task_ids", *[str(t.task_id) for t in tasks], "--num_trials", str(args.swap),
+           "--exec_horizon", str(args.horizons[0]), "--num_envs", str(args.num_envs), "--run_name", "swap",
+           "--out_root", str(run_dir / "eval"), "--video", "none", "--no_progress", "--seed", "0"]
+    run(cmd + (["--max_steps", str(args.max_steps)] if args.max_steps else []), run_dir / "logs" / "eval_swap.log",
+        "instruction swap")
+    return run_dir / "eval" / "metrics" / "swap" / "swap_matrix.png"
+
+
 def evaluate_task(task: Task, final: Path, args, trials: int, run_dir: Path, cache: Path) -> None:
     r = task.results
     r["expert"] = expert_success(task, trials, cache)
@@ -333,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = int(args.steps or cfg["train"]["max_train_steps"])
     trials = 50 if args.full else args.trials
     tasks = resolve_tasks(args.tasks)
+    if args.swap < 0 or args.swap and not (args.multitask and len(tasks) > 1 and len({t.suite for t in tasks}) == 1):
+        raise UserError(f"--swap {args.swap}: needs --multitask and at least 2 --tasks of one suite, and N >= 0")
     run_dir = Path(args.out or f"outs/bench_learning/{run_name(args, cfg, steps)}")
     cache, logs = Path(args.cache), run_dir / "logs"
     t0 = time.perf_counter()
@@ -347,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         mse.update(heldout_mse(final.parent))
         for t in group:
             evaluate_task(t, final, args, trials, gdir, cache)
+        if args.swap and args.multitask:
+            print(f"instruction swap: {instruction_swap(final, group, args, gdir)}")
     (run_dir / "results.json").write_text(json.dumps(
         {"args": vars(args), "steps": steps, "heldout_mse": mse, "wall_s": round(time.perf_counter() - t0),
          "tasks": {t.key: t.results for t in tasks}}, indent=2))
