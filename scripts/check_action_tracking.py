@@ -1,17 +1,9 @@
 """Closed-loop check of the action encoding in the LIBERO simulator.
 
-For each demo of a LIBERO HDF5 file, start the simulator at ``states[0]`` (controller refreshed,
-see `libero_eval.env.reset_to_state`) and drive the arm two ways, measuring the largest distance
-between the live end-effector position and the recorded path (``obs/ee_pos`` after each action):
-
-(a) open loop: replay the recorded 7-d actions;
-(b) closed loop: encode the recorded actions as ``abs_goal`` targets (the absolute OSC goal pose,
-    computed from the pose recorded before each action, `policy.libero_mapping.encode_actions`), then
-    at every step decode the target against the LIVE pose (`decode_actions`, as evaluation does)
-    and execute that.
-
-(b) is what a policy trained on ``abs_goal`` targets executes; it must track the recorded path at
-least as well as (a), i.e. the encoding loses nothing at execution time.
+Drives the arm from each demo's first state open loop (the recorded 7-d actions) and closed loop
+(``abs_goal`` targets decoded against the LIVE pose, as evaluation does) and prints the largest
+distance of each from the recorded end-effector path; what is measured and why is in
+``libero_eval/action_tracking.py``.
 
 Usage::
 

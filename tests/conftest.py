@@ -79,3 +79,16 @@ def sim_demo_no_noops_dir(tmp_path_factory) -> Path:
     make_dataset(SIM_DEMO_SUITE, [SIM_DEMO_TASK], SIM_DEMO_EPISODES, root, fmt="no_noops", seed=0,
                  length_scale=SIM_DEMO_LENGTH_SCALE, progress=False)
     return root
+
+
+def fake_observation(res: int = 32, seed: int = 0) -> dict:
+    """A LIBERO env observation with random camera images and a fixed robot state (no simulator)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        "agentview_image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
+        "robot0_eye_in_hand_image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
+        "robot0_eef_pos": np.array([-0.1, 0.0, 1.0]), "robot0_eef_quat": np.array([1.0, 0.0, 0.0, 0.0]),
+        "robot0_gripper_qpos": np.array([0.03, -0.03]), "robot0_joint_pos": np.zeros(7),
+    }

@@ -9,19 +9,9 @@ import pytest
 
 from configs.launch import FLAG_OF, LaunchSettings
 from configs.schema import ConfigError
+from tests.conftest import fake_observation
 
 OLD = Path(__file__).resolve().parents[1] / "fixtures" / "checkpoints" / "pre_launch_settings"
-
-
-def _observation(res=64, seed=0):
-    """The observation the fixture's expected chunk was predicted from (tests/fixtures/README.md)."""
-    rng = np.random.default_rng(seed)
-    return {
-        "agentview_image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
-        "robot0_eye_in_hand_image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
-        "robot0_eef_pos": np.array([-0.1, 0.0, 1.0]), "robot0_eef_quat": np.array([1.0, 0.0, 0.0, 0.0]),
-        "robot0_gripper_qpos": np.array([0.03, -0.03]), "robot0_joint_pos": np.zeros(7),
-    }
 
 
 def test_checkpoint_written_before_launch_settings_loads_and_predicts_the_same_chunk(tmp_path, monkeypatch):
@@ -45,7 +35,7 @@ def test_checkpoint_written_before_launch_settings_loads_and_predicts_the_same_c
     policy = RDTPolicy.from_pretrained(ckpt, "cpu")
     policy.reset(1)
     policy.start_episode(0, seed=3)
-    chunk = policy.predict_action([_observation()], "put the bowl on the stove", slots=[0])
+    chunk = policy.predict_action([fake_observation(res=64)], "put the bowl on the stove", slots=[0])
     np.testing.assert_allclose(chunk, np.load(OLD / "expected_chunk.npy"), rtol=0, atol=1e-6)
 
 

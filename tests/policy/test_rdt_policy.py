@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from policy.rdt_policy import RDTPolicy
+from tests.conftest import fake_observation
 
 
 @pytest.fixture(scope="module")
@@ -21,20 +22,10 @@ def tiny_ckpt(tiny_encoders_dir, tmp_path_factory) -> Path:
     return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint-1", tiny_encoders_dir)
 
 
-def _observation(res=32, seed=0):
-    rng = np.random.default_rng(seed)
-    return {
-        "agentview_image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
-        "robot0_eye_in_hand_image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
-        "robot0_eef_pos": np.array([-0.1, 0.0, 1.0]), "robot0_eef_quat": np.array([1.0, 0.0, 0.0, 0.0]),
-        "robot0_gripper_qpos": np.array([0.03, -0.03]), "robot0_joint_pos": np.zeros(7),
-    }
-
-
 def _chunk(policy: RDTPolicy, seed: int = 3) -> np.ndarray:
     policy.reset(1)
     policy.start_episode(0, seed=seed)
-    return policy.predict_action([_observation()], "put the bowl on the stove", slots=[0])
+    return policy.predict_action([fake_observation()], "put the bowl on the stove", slots=[0])
 
 
 def _with_language(policy: RDTPolicy, batch: dict) -> dict:
@@ -150,7 +141,7 @@ def test_build_batch_equals_the_literal_batch_and_predicts_the_same(tiny_ckpt, m
     literal-key code gave -- same keys, dtypes and values, at an episode start and one step later --
     so the predicted chunks are bit-identical to the ones from that batch."""
     policy = RDTPolicy.from_pretrained(tiny_ckpt, "cpu")
-    steps = [[_observation(seed=s), _observation(seed=s + 10)] for s in (0, 1)]
+    steps = [[fake_observation(seed=s), fake_observation(seed=s + 10)] for s in (0, 1)]
     texts = ["put the bowl on the stove", "open the drawer"]
     def batches(build) -> list[dict]:
         policy.reset(2)
@@ -182,7 +173,7 @@ def test_dataset_sample_and_observation_sample_collate_alike(tiny_ckpt, libero_f
     recorded = ds[3]
     recorded[SAMPLE.lang_embed] = policy.language(recorded[SAMPLE.instruction])
     policy.reset(1)
-    live = policy.observation_sample(_observation(res=128), recorded[SAMPLE.instruction])
+    live = policy.observation_sample(fake_observation(res=128), recorded[SAMPLE.instruction])
     assert set(recorded) - set(live) == TARGETS and set(live) <= set(recorded)
     train_batch, eval_batch = collate([recorded] * 2), collate([live] * 2)
     assert set(train_batch) - set(eval_batch) == {BATCH.actions, BATCH.action_valid, BATCH.action_norm}
