@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_JSON = REPO_ROOT / "configs" / "finetune_datasets.json"
 INDEX_VERSION = 1
-FORMATS = ("hdf5", lr.FORMAT)  # the keys of READERS
+FORMATS = ("hdf5", lr.FORMAT)  # the keys of READERS and INDEXERS
 
 
 # ------------------------------------------------------------------------------------- configs
@@ -304,20 +304,31 @@ def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
 
 
-def _load_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None) -> tuple[dict, str]:
-    """Like ``build_suite_index`` but also consults the home-cache fallback for read-only folders.
-    LeRobot suites are indexed from their metadata and low-dim columns (``index["root"]``: the
-    local folder, a hub id resolved), not cached."""
-    if spec.format == lr.FORMAT:
-        if cfg.dataset.use_joint_state:
-            raise LiberoDataError(spec.path, "use_joint_state needs joint positions; LeRobot LIBERO datasets "
-                                  "have none (state = eef pos + axis-angle + gripper)")
-        root = lr.resolve_root(spec.path, spec.options.get("source", str(spec.path)), spec.options.get("revision"))
-        reader = lr.LeRobotLibero(root, spec.options.get("keys"))
-        return {"root": str(root), "files": lr.index_dataset(reader, cfg.dataset.filter_noops)}, "built"
+def _hdf5_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None) -> tuple[list[dict], str]:
+    """``build_suite_index`` (cached next to the data, or in the home cache for read-only folders);
+    every file entry gets its ``path``."""
     if cache_dir is None and spec.path.is_dir() and not _writable(spec.path):
         cache_dir = Path.home() / ".cache" / "rdt_libero" / "index"
-    return build_suite_index(spec, cfg, cache_dir)
+    index, source = build_suite_index(spec, cfg, cache_dir)
+    return [{**fi, "path": spec.path / fi["name"]} for fi in index["files"]], source
+
+
+def _lerobot_index(spec: SuiteSpec, cfg: DataConfig, cache_dir: str | Path | None) -> tuple[list[dict], str]:
+    """A LeRobot suite, indexed from its metadata and low-dim columns (not cached); its one "file" is
+    the dataset folder (a hub id resolved to its local snapshot)."""
+    if cfg.dataset.use_joint_state:
+        raise LiberoDataError(spec.path, "use_joint_state needs joint positions; LeRobot LIBERO datasets "
+                              "have none (state = eef pos + axis-angle + gripper)")
+    root = lr.resolve_root(spec.path, spec.options.get("source", str(spec.path)), spec.options.get("revision"))
+    reader = lr.LeRobotLibero(root, spec.options.get("keys"))
+    return [{**fi, "path": root} for fi in lr.index_dataset(reader, cfg.dataset.filter_noops)], "built"
+
+
+# suite format -> its file entries (each with "path": what READERS opens) and where they came from
+INDEXERS: dict[str, Callable[[SuiteSpec, DataConfig, Any], tuple[list[dict], str]]] = {
+    "hdf5": _hdf5_index,
+    lr.FORMAT: _lerobot_index,
+}
 
 
 # ------------------------------------------------------------------------------------- dataset
@@ -358,11 +369,10 @@ class LiberoDataset(Dataset):
         self._files: list[_FileInfo] = []
         self._demos: list[_DemoInfo] = []
         for s_idx, spec in enumerate(self.specs):
-            index, source = _load_index(spec, self.cfg, cache_dir)
+            files, source = INDEXERS[spec.format](spec, self.cfg, cache_dir)
             self.index_sources[spec.name] = source
-            for fi in index["files"]:
-                path = Path(index["root"]) if spec.format == lr.FORMAT else spec.path / fi["name"]
-                self._files.append(_FileInfo(path, s_idx, fi["layout"], fi["instruction"],
+            for fi in files:
+                self._files.append(_FileInfo(Path(fi["path"]), s_idx, fi["layout"], fi["instruction"],
                                              OscScale(tuple(fi["osc_pos"]), tuple(fi["osc_rot"])),
                                              tuple(fi["image_hw"]), spec.format))
                 demos = fi["demos"]
@@ -460,8 +470,7 @@ class LiberoDataset(Dataset):
         (stored in checkpoints so that evaluation prompts with the same text, whatever per-suite
         ``instruction_source`` produced it)."""
         suffix = "_demo.hdf5"
-        return {f.path.name[:-len(suffix)]: f.instruction for f in self._files
-                if f.format == "hdf5" and f.path.name.endswith(suffix)}
+        return {f.path.name[:-len(suffix)]: f.instruction for f in self._files if f.path.name.endswith(suffix)}
 
     def file_layouts(self) -> list[tuple[Path, str]]:
         """(path, resolved layout) of every indexed file."""
