@@ -53,6 +53,26 @@ def exit_cli(main: Callable[[Optional[Sequence[str]]], int]) -> None:
 
 
 # ------------------------------------------------------------------------------------ path arguments
+def require_device(device: str, what: str = "--device") -> str:
+    """``device`` must name a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``), so
+    asking for CUDA on a CPU machine is one line at once, not a traceback after the model loads."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"{what} {device!r}: not a torch device; expected e.g. cpu, cuda, cuda:1") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"{what} {device}: this machine has no CUDA device (torch {torch.__version__}, "
+                            f"cuda available: False); use {what} cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"{what} {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"{what} {device}: MPS is not available on this machine; use {what} cpu")
+    return device
+
+
 def require_file(path: PathLike, what: str) -> Path:
     """``path`` must be an existing file (``what``: the flag or key that named it)."""
     p = Path(path).expanduser()

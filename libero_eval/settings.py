@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, Optional
 
-from configs.errors import UserError
+from configs.errors import UserError, require_device
 from configs.loader import BASE_PRESET, load_typed
 from configs.schema import Config, ConfigError, EvalConfig
 from configs.suites import EVAL_SUITES, check_suite, perturbations_of
@@ -69,6 +69,8 @@ class EvalRequest:
     instruction_swap: bool = False          # run the instruction-swap diagnostic instead of the protocol
 
     def __post_init__(self) -> None:
+        if self.device is not None:
+            require_device(self.device, "--device")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise EvalInputError(f"--torch_threads must be >= 1, got {self.torch_threads}")
         bad = [s for s in self.seeds if s < 0]

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from configs.errors import exit_cli
+from configs.errors import exit_cli, require_device
 from configs.loader import load_config
 from models.loading import build_runner
 
@@ -58,6 +58,7 @@ def main(argv=None) -> None:
                         "images, the absent camera as the cached background) and add it to both totals")
     p.add_argument("--image_size", type=int, default=128, help="simulator image size for --vision_encoder")
     args = p.parse_args(argv)
+    require_device(args.device)
 
     path, overrides = SIZES[args.size]
     cfg = load_config(path, overrides + args.set)

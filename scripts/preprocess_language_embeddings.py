@@ -13,7 +13,7 @@ import logging
 
 import torch
 
-from configs.errors import UserError, exit_cli, output_dir
+from configs.errors import UserError, exit_cli, output_dir, require_device
 from configs.loader import load_config
 from data import libero_hdf5 as lh
 from data import lerobot_dataset as lr
@@ -52,6 +52,7 @@ def main(argv=None) -> None:
     p.add_argument("--batch_size", type=int, default=8)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    require_device(args.device)
 
     from models.multimodal_encoder.t5_encoder import T5Embedder, check_encoder_source
 

@@ -454,3 +454,17 @@ def test_user_errors_raised_in_a_worker_are_one_line():
                               "/d/f.hdf5: file not found")
     assert one_line(wrapped) == "/d/f.hdf5: file not found"
     assert isinstance(wrapped, UserError)
+
+
+# ------------------------------------------------------------------ beyond the list: a device this machine lacks
+@pytest.mark.parametrize("module", ["libero_eval.eval_rdt_libero", "scripts.preprocess_language_embeddings"])
+def test_a_device_this_machine_lacks_is_one_line_at_once(module, tiny_ckpt):
+    """`--device cuda:99` (no such GPU here, whatever the machine) fails before anything loads, in one
+    line: it was a torch AssertionError traceback after the checkpoint had loaded."""
+    extra = ["--checkpoint", str(tiny_ckpt)] if module.startswith("libero_eval") else []
+    proc = subprocess.run([sys.executable, "-m", module, *extra, "--device", "cuda:99"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert any(line.startswith("error: --device cuda:99: ") for line in proc.stderr.splitlines()), proc.stderr
+
