@@ -359,17 +359,30 @@ def prepare_run(request: EvalRequest, ck, ecfg: EvalConfig, tasks: dict, setting
     return mdir, vdir, jobs, load_policy(request, ck, settings, device)
 
 
-def rollout_policy(request: EvalRequest, ecfg: EvalConfig, settings: dict, jobs: list[Job], device: str, mdir: Path, vdir: Path,
-                   policy) -> None:
-    """Run every job through the runner with the loaded policy."""
+@contextlib.contextmanager
+def policy_thread_pool(request: EvalRequest, ecfg: EvalConfig, device: str):
+    """torch's thread count for the policy while the simulators run (``runner.policy_threads``), put
+    back afterwards: ``main()`` may run inside another program (tests)."""
+    import torch
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(policy_threads(device, ecfg.num_envs, request.torch_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def rollout_policy(request: EvalRequest, ecfg: EvalConfig, settings: dict, jobs: list[Job], device: str, vdir: Path,
+                   policy, on_result) -> None:
+    """Run every job through the runner with the loaded policy; ``on_result`` records each trial."""
     log.info("policy: %s (encoding %s, instruction source %s) on %s; %d trial(s), %d env(s), exec_horizon %d",
              settings["checkpoint"], policy.action_encoding, settings["instruction_source"], device, len(jobs),
              ecfg.num_envs, ecfg.exec_horizon)
     policy.prepare_instructions(sorted({j.instruction for j in jobs}))  # T5 once per task, then freed
     policy.warmup(jobs[0].instruction, settings["resolution"])  # first-call overheads stay out of the latency
     run_jobs(jobs, ModelPlanner(policy, ecfg.num_envs), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
-             trial_recorder(mdir / "trials.csv", settings), ecfg.step_timeout, request.progress,
-             settings["resolution"], slots=ecfg.slots)
+             on_result, ecfg.step_timeout, request.progress, settings["resolution"], slots=ecfg.slots)
 
 
 def evaluate(request: EvalRequest) -> int:
@@ -392,18 +405,14 @@ def evaluate(request: EvalRequest) -> int:
         return 0
     if request.instruction_swap:
         return instruction_swap(request, ck, ecfg, tasks, settings, seeds, device, request.run_name or f"{run}_swap")
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(policy_threads(device, ecfg.num_envs, request.torch_threads))
-    try:
-        with contextlib.ExitStack() as claims:
-            mdir, vdir, jobs, policy = prepare_run(request, ck, ecfg, tasks, settings, seeds, device, run, claims)
-            skipped = sum(len(ids) for _, ids in tasks.values()) * len(seeds) * ecfg.num_trials - len(jobs)
-            if skipped:
-                log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, mdir / "trials.csv")
-            if jobs:
-                rollout_policy(request, ecfg, settings, jobs, device, mdir, vdir, policy)
-    finally:
-        torch.set_num_threads(threads_before)  # main() may run inside another program (tests)
+    with policy_thread_pool(request, ecfg, device), contextlib.ExitStack() as claims:
+        mdir, vdir, jobs, policy = prepare_run(request, ck, ecfg, tasks, settings, seeds, device, run, claims)
+        skipped = sum(len(ids) for _, ids in tasks.values()) * len(seeds) * ecfg.num_trials - len(jobs)
+        if skipped:
+            log.info("resuming run %s: %d trial(s) already in %s are skipped", run, skipped, mdir / "trials.csv")
+        if jobs:
+            rollout_policy(request, ecfg, settings, jobs, device, vdir, policy,
+                           trial_recorder(mdir / "trials.csv", settings))
     summary = write_summary(mdir)
     print_summary(summary)
     print_robustness(summary)
@@ -420,8 +429,6 @@ def instruction_swap(request: EvalRequest, ck, ecfg: EvalConfig, tasks: dict, se
                      device: str, run: str) -> int:
     """``--instruction_swap``: every (init-state task, instruction task) pair of one suite's tasks;
     resumable like a run (its settings in run.json, one fsynced row per trial)."""
-    import torch
-
     from libero_eval import instruction_swap as swap
 
     if len(tasks) != 1:
@@ -445,17 +452,10 @@ def instruction_swap(request: EvalRequest, ck, ecfg: EvalConfig, tasks: dict, se
             raise EvalInputError(str(exc)) from None
         policy = load_policy(request, ck, settings, device) if jobs else None
         record_run_settings(mdir, settings)
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(policy_threads(device, ecfg.num_envs, request.torch_threads))
-    try:
-        if jobs:
-            policy.prepare_instructions(sorted({j.instruction for j in jobs}))
-            policy.warmup(jobs[0].instruction, settings["resolution"])
-            run_jobs(jobs, ModelPlanner(policy, ecfg.num_envs), ecfg.num_envs, ecfg.exec_horizon, ecfg.video, vdir,
-                     swap.swap_recorder(mdir / "swap_trials.csv", plan), ecfg.step_timeout, request.progress,
-                     settings["resolution"], slots=ecfg.slots)
-    finally:
-        torch.set_num_threads(threads_before)
+    if jobs:
+        with policy_thread_pool(request, ecfg, device):
+            rollout_policy(request, ecfg, settings, jobs, device, vdir, policy,
+                           swap.swap_recorder(mdir / "swap_trials.csv", plan))
     swap.write_swap_outputs(mdir, plan, f"{run}: instruction swap ({len(seeds)} seed(s) x {ecfg.num_trials} trials per pair)")
     return 0
 
