@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--baseline", action="store_true",
                     help="also evaluate the untrained policy (step 0) at the first horizon")
     ap.add_argument("--seed", type=int, default=0, help="demo seed and training seed")
-    ap.add_argument("--num_envs", type=int, default=2, help="simulator processes per evaluation")
+    ap.add_argument("--num_envs", type=int, default=2, help="simulator processes per evaluation, and tasks recorded at once")
     ap.add_argument("--cache", default="data/datasets/bench_learning", help="demo cache root")
     ap.add_argument("--out", default=None, help="run folder (default outs/bench_learning/<settings>)")
     return ap
@@ -144,17 +144,21 @@ def ensure_encoders(cfg: dict, logs: Path) -> None:
          "--text_dim", str(m["lang_token_dim"])], logs / "encoders.log", "tiny encoders")
 
 
-def ensure_demos(task: Task, args, cache: Path, logs: Path) -> Path:
-    """Expert demos of `task` from randomised resets, recorded once per (format, count, seed)."""
+def ensure_demos(tasks: list[Task], args, cache: Path, logs: Path) -> None:
+    """Expert demos of each task from randomised resets, recorded once per (format, count, seed);
+    the missing ones of a suite in one call, ``--num_envs`` tasks at a time."""
     from libero_eval.demos.recording import output_path
 
     out = cache / f"{args.format}_n{args.episodes}_seed{args.seed}"
-    path = output_path(out, task.suite, task.name)
-    if not path.is_file():
-        run([sys.executable, "-m", "scripts.make_expert_dataset", "--suite", task.suite, "--tasks", task.name,
-             "--episodes", str(args.episodes), "--format", args.format, "--seed", str(args.seed), "--out", str(out),
-             "--no_progress"], logs / f"demos_{task.name}.log", f"{args.episodes} expert demos: {task.name}")
-    return path
+    for t in tasks:
+        t.demo_file = output_path(out, t.suite, t.name)
+    for suite in dict.fromkeys(t.suite for t in tasks):
+        missing = [t.name for t in tasks if t.suite == suite and not t.demo_file.is_file()]
+        if missing:
+            run([sys.executable, "-m", "scripts.make_expert_dataset", "--suite", suite, "--tasks", *missing,
+                 "--episodes", str(args.episodes), "--format", args.format, "--seed", str(args.seed),
+                 "--out", str(out), "--workers", str(args.num_envs), "--no_progress"],
+                logs / f"demos_{suite}.log", f"{args.episodes} expert demos each: {', '.join(missing)}")
 
 
 def expert_success(task: Task, trials: int, cache: Path) -> dict:
@@ -352,8 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache, logs = Path(args.cache), run_dir / "logs"
     t0 = time.perf_counter()
     ensure_encoders(cfg, logs)
-    for t in tasks:
-        t.demo_file = ensure_demos(t, args, cache, logs)
+    ensure_demos(tasks, args, cache, logs)
     groups = [tasks] if args.multitask else [[t] for t in tasks]
     mse = {}
     for group in groups:

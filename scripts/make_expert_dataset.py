@@ -25,7 +25,7 @@ from configs.errors import exit_cli
 from configs.suites import LIBERO_SUITES, check_suite
 from libero_eval import env as lenv
 from libero_eval.demos.expert import supported_tasks
-from libero_eval.demos.expert_data import make_task_file
+from libero_eval.demos.expert_data import make_task_files
 from libero_eval.demos.recording import FORMATS
 
 log = logging.getLogger("make_expert_dataset")
@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resolution", type=int, default=None, help="camera size (default 128 raw, 256 no_noops)")
     ap.add_argument("--seed", type=int, default=0, help="placement and expert-variation seed")
     ap.add_argument("--no_overwrite", action="store_true", help="skip tasks whose file already exists")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="tasks recorded at once, one process (and about one core) each")
     ap.add_argument("--no_progress", action="store_true")
     return ap
 
@@ -56,9 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         lenv.check_render_backend()
         check_suite(args.suite, "--suite")
         tasks = supported_tasks(args.suite) if args.tasks == ["all"] else args.tasks
-        paths = [make_task_file(args.suite, t, args.episodes, args.out, fmt=args.format, resolution=args.resolution,
-                                seed=args.seed, max_attempts=args.max_attempts, overwrite=not args.no_overwrite,
-                                progress=not args.no_progress) for t in tasks]
+        if args.workers < 1:
+            raise ValueError(f"--workers {args.workers}: expected at least 1")
+        paths = make_task_files(args.suite, tasks, args.episodes, args.out, workers=args.workers, fmt=args.format,
+                                resolution=args.resolution, seed=args.seed, max_attempts=args.max_attempts,
+                                overwrite=not args.no_overwrite, progress=not args.no_progress)
     except (ValueError, lenv.RenderBackendError) as exc:
         log.error("%s", exc)
         return 2

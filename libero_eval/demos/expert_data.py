@@ -130,3 +130,30 @@ def make_task_file(
         log.info("%s/%s: object placements vs benchmark init states: min distance %.4f m", suite, name,
                  min(min_dists))
     return path
+
+
+def _init_worker(level: int) -> None:
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def make_task_files(suite: str, tasks: list[str | int], episodes: int, out: str | Path, workers: int = 1,
+                    **kwargs) -> list[Path | None]:
+    """`make_task_file` for each of `tasks`, in order; with ``workers`` > 1, that many tasks are
+    recorded at once, one process each (spawned: a forked EGL context is not safe). Each file is the
+    same as a serial run's (a task's demos depend on the seed only). Tasks are checked before any
+    process starts, and an error in one task is raised here."""
+    suite_obj = lenv.get_suite(suite)
+    names = [lenv.get_task(suite_obj, resolve_task(suite_obj, t)).name for t in tasks]
+    for name in names:
+        check_supported(suite, name)
+    workers = max(1, min(int(workers), len(names)))
+    if workers == 1:
+        return [make_task_file(suite, name, episodes, out, **kwargs) for name in names]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    kwargs = {**kwargs, "progress": False}  # several bars would interleave on one terminal
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=(logging.getLogger().getEffectiveLevel(),)) as pool:
+        futures = [pool.submit(make_task_file, suite, name, episodes, out, **kwargs) for name in names]
+        return [f.result() for f in futures]

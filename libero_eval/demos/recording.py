@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import h5py
 import numpy as np
@@ -71,14 +72,47 @@ def obs_record(obs: dict, inner) -> dict:
     }
 
 
-def start_episode(env, init_state: np.ndarray | None) -> dict:
-    """Reset, jump to `init_state` (None: keep the placement env.reset() sampled), settle."""
+def start_episode(env, init_state: np.ndarray | None, render_last_settle: bool = True) -> dict:
+    """Reset, jump to `init_state` (None: keep the placement env.reset() sampled), settle.
+
+    Only the last settle step is rendered, and not even that one with ``render_last_settle=False``:
+    no settle frame is ever stored (see `cameras_paused`)."""
     env.reset()
     if init_state is None:
         lenv.refresh_controller(env, lenv.GRIPPER_OPEN)
     else:
-        lenv.reset_to_state(env, init_state, lenv.GRIPPER_OPEN)
-    return lenv.settle(env)
+        with cameras_paused(env):  # set_init_state's observation is not stored either
+            lenv.reset_to_state(env, init_state, lenv.GRIPPER_OPEN)
+    if render_last_settle:
+        with cameras_paused(env):
+            lenv.settle(env, lenv.NUM_STEPS_WAIT - 1)
+        return lenv.settle(env, 1)
+    with cameras_paused(env):
+        return lenv.settle(env)
+
+
+@contextmanager
+def cameras_paused(env) -> Iterator[None]:
+    """Steps inside render nothing: the env's camera observables are disabled, and on exit
+    re-enabled with their sampling timers as they were, so the frames after it are rendered at the
+    same physics substep as if the cameras had never paused (rendering is ~90% of a recorded
+    step's time on the CPU; physics does not depend on it). Observations inside lack the image keys.
+
+    Made for steps whose frames are never stored (settle steps, the first ``CAP_INDEX`` steps of a
+    raw demo); robosuite recreates its observables at a hard ``reset()``, so pause after one.
+    """
+    inner = lenv.inner_env(env)
+    cams = [ob for ob in getattr(inner, "_observables", {}).values()
+            if ob.modality == "image" and ob.is_enabled()]
+    saved = [(ob._time_since_last_sample, ob._sampled, ob._current_delay) for ob in cams]
+    for ob in cams:
+        ob.set_enabled(False)
+    try:
+        yield
+    finally:
+        for ob, (elapsed, sampled, delay) in zip(cams, saved):
+            ob.set_enabled(True)  # resets the timers and the last value...
+            ob._time_since_last_sample, ob._sampled, ob._current_delay = elapsed, sampled, delay  # ...restored
 
 
 def _stack(steps: list[dict], states: list, actions: list) -> dict:
@@ -89,20 +123,25 @@ def _stack(steps: list[dict], states: list, actions: list) -> dict:
 
 
 def rollout_raw(env, init_state: np.ndarray | None, make_motion: Callable[[dict], Any]) -> tuple[dict, Any]:
-    """Record (state before, action, obs after) per step; drop the first CAP_INDEX steps.
+    """Record (state before, action, obs after) per step; drop the first CAP_INDEX steps (not
+    rendered: `cameras_paused`).
 
     The motion runs for ``motion.length`` steps, or until the env reports success when the
     motion has ``stop_on_done`` set (the scripted expert: episodes end at ``done``)."""
     inner = lenv.inner_env(env)
-    obs = start_episode(env, init_state)
+    obs = start_episode(env, init_state, render_last_settle=False)
     motion = make_motion(obs)
     states, actions, steps, done = [], [], [], False
-    for _ in range(motion.length):
+    for t in range(motion.length):
         action = motion(obs)
         states.append(lenv.sim_state(env))
-        obs, _, done, _ = env.step(action)
+        if t < CAP_INDEX:
+            with cameras_paused(env):
+                obs, _, done, _ = env.step(action)
+        else:
+            obs, _, done, _ = env.step(action)
         actions.append(action)
-        steps.append(obs_record(obs, inner))
+        steps.append(obs_record(obs, inner) if t >= CAP_INDEX else None)
         if done and getattr(motion, "stop_on_done", False):
             break
     demo = _stack(steps[CAP_INDEX:], states[CAP_INDEX:], actions[CAP_INDEX:])

@@ -192,3 +192,48 @@ def test_cli_errors_are_clean(tmp_path, capsys):
     assert mdd.main(["--suite", "libero_nope", "--out", str(tmp_path)]) == 2
     assert mdd.main(["--suite", "libero_goal", "--tasks", "42", "--out", str(tmp_path)]) == 2
     assert not list(tmp_path.rglob("*"))
+
+
+def _record_counting_renders(fmt: str, monkeypatch) -> tuple[dict, int]:
+    """One scripted episode of libero_goal task 1 (64 px) in layout `fmt`; returns it and the
+    number of camera renders its rollout made (reset included)."""
+    from robosuite.utils.binding_utils import MjSim
+
+    renders = 0
+    real_render = MjSim.render
+
+    def counting_render(self, *a, **k):
+        nonlocal renders
+        renders += 1
+        return real_render(self, *a, **k)
+
+    env = lenv.make_env("libero_goal", 1, resolution=64, seed=0, camera_names=rec.DATASET_CAMERAS, ignore_done=True)
+    try:
+        init = lenv.get_task_init_states(lenv.get_suite("libero_goal"), 1)[0]
+        rng = np.random.default_rng(0)
+        params = motion.sample_motion(rng, 0.3)
+        with monkeypatch.context() as m:
+            m.setattr(MjSim, "render", counting_render)
+            demo, _ = rec.ROLLOUTS[fmt](env, init, lambda obs: motion.ScriptedMotion(
+                params, motion.target_object(env, obs), rng))
+        return demo, renders
+    finally:
+        lenv.close_env(env)
+
+
+@pytest.mark.parametrize("fmt", ["raw", "no_noops"])
+def test_only_stored_frames_are_rendered_and_they_are_unchanged(fmt, monkeypatch):
+    """`cameras_paused` skips rendering the settle steps (and raw's dropped CAP_INDEX steps) without
+    moving a single stored pixel: the same episode with the cameras never paused is identical."""
+    from contextlib import nullcontext
+
+    paused, paused_renders = _record_counting_renders(fmt, monkeypatch)
+    monkeypatch.setattr(rec, "cameras_paused", lambda env: nullcontext())
+    plain, plain_renders = _record_counting_renders(fmt, monkeypatch)
+    assert paused.keys() == plain.keys()
+    for k in paused:
+        np.testing.assert_array_equal(paused[k], plain[k], err_msg=k)
+    # Exactly the frames not stored are no longer rendered (2 cameras): the settle steps (no_noops
+    # stores the last one's), raw's first CAP_INDEX steps and set_init_state's observation.
+    skipped = lenv.NUM_STEPS_WAIT + 1 + (rec.CAP_INDEX if fmt == "raw" else -1)
+    assert plain_renders - paused_renders == len(rec.DATASET_CAMERAS) * skipped

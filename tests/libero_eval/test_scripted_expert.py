@@ -118,3 +118,34 @@ def test_expert_dataset_deterministic_across_layouts(expert_files):
         s_raw, s_nn = f["data/demo_0/states"][()], g["data/demo_0/states"][()]
     np.testing.assert_array_equal(a_nn[rec.CAP_INDEX:], a_raw)
     np.testing.assert_allclose(s_nn[rec.CAP_INDEX:], s_raw, atol=1e-9)
+
+
+def test_parallel_recording_writes_the_serial_files(tmp_path, expert_files):
+    """make_task_files with 2 workers (2 tasks, one spawned process each) writes what a serial
+    make_task_file writes: the raw fixture above (bowl, seed 3) and the stove recorded here."""
+    raw, _ = expert_files
+    stove = "turn_on_the_stove"
+    serial = med.make_task_file(SUITE, stove, 1, tmp_path / "serial", fmt="raw", resolution=64, seed=3,
+                                progress=False)
+    files = med.make_task_files(SUITE, [TASK, stove], 1, tmp_path / "parallel", workers=2, fmt="raw",
+                                resolution=64, seed=3)
+    assert files == [rec.output_path(tmp_path / "parallel", SUITE, n) for n in (TASK, stove)]
+    with h5py.File(raw, "r") as f, h5py.File(files[0], "r") as g:  # demo_0 of the 128 px fixture
+        np.testing.assert_array_equal(f["data/demo_0/actions"][()], g["data/demo_0/actions"][()])
+    with h5py.File(serial, "r") as f, h5py.File(files[1], "r") as g:
+        for key in ("actions", "states", "obs/agentview_rgb", "obs/eye_in_hand_rgb"):
+            np.testing.assert_array_equal(f[f"data/demo_0/{key}"][()], g[f"data/demo_0/{key}"][()], err_msg=key)
+    with pytest.raises(ValueError, match="no scripted expert"):  # refused before any process starts
+        med.make_task_files(SUITE, [stove, "open_the_middle_drawer_of_the_cabinet"], 1, tmp_path / "x", workers=2)
+    assert not (tmp_path / "x").exists()
+
+
+def test_expert_dataset_cli_errors_are_one_line(tmp_path, caplog):
+    from scripts import make_expert_dataset as cli
+
+    assert cli.main(["--tasks", "7", "--workers", "0", "--out", str(tmp_path)]) == 2
+    assert "--workers 0: expected at least 1" in caplog.text
+    assert cli.main(["--tasks", "7", "open_the_middle_drawer_of_the_cabinet", "--workers", "2",
+                     "--out", str(tmp_path)]) == 2
+    assert "no scripted expert for libero_goal/open_the_middle_drawer_of_the_cabinet" in caplog.text
+    assert not list(tmp_path.rglob("*"))
