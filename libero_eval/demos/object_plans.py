@@ -139,9 +139,10 @@ WALL_CLEARANCE = 0.035  # m, a carried bottle's bottom above the basket's rim
 def plan_bottle_in_basket(obj: str):
     """A tall bottle (ketchup, salad dressing: 14.6 cm, standing on its body y) by its cap: the
     hand's underside stops the descent 2-3 cm below the top, where the generic middle grasp
-    pushed on the cap until the phase timed out and tilted the bottle. It is lifted straight up until its bottom clears the basket's rim (a diagonal
-    carry dragged the basket by its near wall), carried at that height and lowered until its
-    bottom is just above the basket's floor, then released."""
+    pushed on the cap until the phase timed out and tilted the bottle. It is lifted straight up
+    until its bottom clears the basket's rim (a diagonal carry dragged the basket by its near
+    wall), carried at that height and lowered until its bottom is just above the basket's floor,
+    then released."""
 
     def build(ctx: Context) -> list[Waypoint]:
         sc = ctx.scene
