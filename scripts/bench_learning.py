@@ -34,6 +34,7 @@ from typing import Sequence
 
 from configs.errors import UserError, exit_cli
 from configs.loader import load_config
+from libero_eval.metrics import wilson_interval
 
 log = logging.getLogger("bench_learning")
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,7 +211,8 @@ def train(tasks: list[Task], args, steps: int, run_dir: Path) -> Path:
     if not (final / "train_config.json").is_file():
         run([sys.executable, "main_sft.py", "--config_path", args.config, "--set", *sets, "--output_dir", str(ckpts),
              "--precomp_lang_embed", str(lang), "--max_train_steps", str(steps), "--seed", str(args.seed),
-             "--mixed_precision", args.mixed_precision], logs / "train.log", f"train {steps} steps")
+             "--mixed_precision", args.mixed_precision, "--resume_from_checkpoint", "latest"],  # after a crash
+            logs / "train.log", f"train {steps} steps")
     if args.baseline and not (run_dir / "untrained" / "checkpoint-0" / "train_config.json").is_file():
         run([sys.executable, "main_sft.py", "--config_path", args.config, "--set", *sets,
              "--output_dir", str(run_dir / "untrained"), "--precomp_lang_embed", str(lang), "--max_train_steps", "0",
@@ -313,19 +315,23 @@ def plot_curve(tasks: list[Task], path: Path) -> Path | None:
 
 # -------------------------------------------------------------------------------------------- report
 def pct(r: dict | None) -> str:
-    return "-" if not r else f"{r['successes']}/{r['n']} ({100 * r['successes'] / max(r['n'], 1):.0f}%)"
+    """``s/n (p%) [lo-hi]``: the 95% Wilson interval, as the evaluation report gives it."""
+    if not r:
+        return "-"
+    lo, hi = wilson_interval(r["successes"], r["n"])
+    return f"{r['successes']}/{r['n']} ({100 * r['successes'] / max(r['n'], 1):.0f}%) [{100 * lo:.0f}-{100 * hi:.0f}]"
 
 
 def report(tasks: list[Task], args, mse: dict) -> str:
     cols = ["expert", "replay", *(["untrained"] if args.baseline else []), *[f"h{h}" for h in args.horizons]]
     if args.diag_horizon and args.diag_horizon not in args.horizons:
         cols.append(f"h{args.diag_horizon}")
-    lines = [f"{'task':44s} {'heldout mse':>11s} " + " ".join(f"{c:>13s}" for c in cols)]
+    lines = [f"{'task':44s} {'heldout mse':>11s} " + " ".join(f"{c:>21s}" for c in cols)]
     for t in tasks:
         key = f"val/{t.suite}__{t.name}_sample_mse"
         m = mse.get(key, mse.get(key.replace("val/", "")))
         lines.append(f"{t.key[:44]:44s} {('%.2e' % m) if m is not None else '-':>11s} "
-                     + " ".join(f"{pct(t.results.get(c)):>13s}" for c in cols))
+                     + " ".join(f"{pct(t.results.get(c)):>21s}" for c in cols))
     return "\n".join(lines)
 
 
