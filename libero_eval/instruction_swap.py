@@ -160,7 +160,7 @@ def plot_matrix(m: np.ndarray, tasks: Sequence[int], names: Sequence[str], path:
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # long instructions: grow the canvas, do not cut them
     plt.close(fig)
     return path
 
