@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--baseline", action="store_true",
                     help="also evaluate the untrained policy (step 0) at the first horizon")
     ap.add_argument("--seed", type=int, default=0, help="demo seed and training seed")
-    ap.add_argument("--num_envs", type=int, default=2, help="simulator processes per evaluation, and tasks recorded at once")
+    ap.add_argument("--num_envs", type=int, default=2,
+                    help="simulator processes per evaluation, and tasks recorded at once")
     ap.add_argument("--cache", default="data/datasets/bench_learning", help="demo cache root")
     ap.add_argument("--out", default=None, help="run folder (default outs/bench_learning/<settings>)")
     return ap

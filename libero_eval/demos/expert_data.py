@@ -146,7 +146,9 @@ def make_task_files(suite: str, tasks: list[str | int], episodes: int, out: str 
     names = [lenv.get_task(suite_obj, resolve_task(suite_obj, t)).name for t in tasks]
     for name in names:
         check_supported(suite, name)
-    workers = max(1, min(int(workers), len(names)))
+    if workers < 1:
+        raise ValueError(f"workers {workers}: expected at least 1")
+    workers = min(int(workers), len(names))
     if workers == 1:
         return [make_task_file(suite, name, episodes, out, **kwargs) for name in names]
     import multiprocessing

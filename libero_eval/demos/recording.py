@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -135,10 +135,7 @@ def rollout_raw(env, init_state: np.ndarray | None, make_motion: Callable[[dict]
     for t in range(motion.length):
         action = motion(obs)
         states.append(lenv.sim_state(env))
-        if t < CAP_INDEX:
-            with cameras_paused(env):
-                obs, _, done, _ = env.step(action)
-        else:
+        with cameras_paused(env) if t < CAP_INDEX else nullcontext():
             obs, _, done, _ = env.step(action)
         actions.append(action)
         steps.append(obs_record(obs, inner) if t >= CAP_INDEX else None)
