@@ -1,0 +1,42 @@
+"""The learning bench scores a multi-task policy as a user scores a suite: one libero_eval run over
+all its tasks (one report with per-task Wilson intervals and the mean), split back per task, and
+every stage's wall time kept in the run folder."""
+import csv
+import json
+
+import pytest
+
+from libero_eval import learning_bench as lb
+from scripts.bench_eval import make_tiny_checkpoint
+
+BOWL_ON_STOVE, TURN_ON_STOVE = 1, 7
+
+
+def test_stage_times_survive_a_resumed_run_and_include_per_task_folders(tmp_path):
+    lb.record_stage(tmp_path, "train 10 steps", 12.34)
+    lb.record_stage(tmp_path, "eval h8: 2 tasks x 1 trials", 5.0)
+    lb.record_stage(tmp_path / "turn_on_the_stove", "train 10 steps", 7.0)
+    lb.record_stage(tmp_path, "train 10 steps", 13.0)  # a rerun of the stage replaces its time
+    assert lb.stage_times(tmp_path) == {"train 10 steps": 13.0, "eval h8: 2 tasks x 1 trials": 5.0,
+                                        "turn_on_the_stove: train 10 steps": 7.0}
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_a_multitask_policy_is_scored_in_one_suite_run(tmp_path, tiny_encoders_dir):
+    ck = make_tiny_checkpoint(tmp_path / "run" / "checkpoint-1", tiny_encoders_dir)
+    args = lb.build_parser().parse_args(["--num_envs", "1", "--max_steps", "4"])
+    tasks = lb.resolve_tasks([f"libero_goal/{BOWL_ON_STOVE}", f"libero_goal/{TURN_ON_STOVE}"])
+    res = lb.evaluate(ck, tasks, args, horizon=8, trials=2, run_dir=tmp_path, tag="h8")
+
+    assert set(res) == {t.key for t in tasks} | {"report"}
+    assert [res[t.key]["n"] for t in tasks] == [2, 2]
+    mdir = tmp_path / "eval" / "metrics" / "h8"  # one run, named by the tag alone
+    rows = list(csv.DictReader(open(mdir / "trials.csv")))
+    assert sorted((r["task_id"], r["trial"]) for r in rows) == [("1", "0"), ("1", "1"), ("7", "0"), ("7", "1")]
+    for t in tasks:  # the split follows the rows' task ids
+        assert res[t.key]["successes"] == sum(r["success"] == "1" for r in rows if r["task_id"] == str(t.task_id))
+    report = (mdir / "report.md").read_text()
+    assert res["report"] == str(mdir / "report.md") and (mdir / "report.png").stat().st_size > 0
+    assert "| libero_goal | 1 |" in report and "| libero_goal | 7 |" in report and "| mean |" in report
+    assert json.loads((tmp_path / lb.STAGE_TIMES).read_text())["eval h8: 2 tasks x 2 trials"] > 0
