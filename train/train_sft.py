@@ -365,21 +365,20 @@ class Run:
         return self.accelerator.device
 
 
+# A randomly initialised RDT's output layer is zero (the official init), so the loss does not depend on
+# anything before it: LoRA on such a base gets zero gradients everywhere and trains nothing.
+LORA_NEEDS_BASE = ("--use_lora needs --pretrained_model_name_or_path: a randomly initialised RDT has a "
+                   "zero output layer, so no gradient reaches the adapters and nothing would train")
+
+
 def build_model(launch: LaunchSettings, cfg: Config, accelerator, output_dir: Path):
     """(runner, base the checkpoints refer to, EMA or None); LoRA wraps the runner in adapters."""
-    from models.loading import load_runner, save_pretrained
+    from models.loading import load_runner
     from models.lora import DEFAULT_TARGETS, apply_lora
 
     runner = load_runner(launch.pretrained_model, cfg)
     base_source = launch.pretrained_model
     if cfg.train.use_lora:
-        if not base_source:  # random base: keep it, the adapter is meaningless without it
-            base_dir = output_dir / "base_model"
-            if accelerator.is_main_process and not (base_dir / "config.json").is_file():
-                save_pretrained(runner, base_dir)
-            accelerator.wait_for_everyone()
-            runner = load_runner(base_dir)
-            base_source = "../base_model"
         runner = apply_lora(runner, cfg.train.lora_rank, cfg.train.lora_alpha, cfg.train.lora_dropout,
                             cfg.train.lora_target_modules or DEFAULT_TARGETS, cfg.train.lora_modules_to_save)
     if cfg.train.gradient_checkpointing:
@@ -515,6 +514,8 @@ def setup(cfg: Config, launch: LaunchSettings) -> Run:
     """Accelerator, encoders, model (+ LoRA / EMA), data, optimizer and scheduler; resumed if asked."""
     from diffusers.optimization import get_scheduler
 
+    if cfg.train.use_lora and not launch.pretrained_model:
+        raise UserError(LORA_NEEDS_BASE)
     output_dir = checked_output_dir(launch.output_dir, "--output_dir")
     accelerator = build_accelerator(launch, cfg, output_dir)
     setup_logging(output_dir, accelerator.is_main_process)

@@ -48,6 +48,27 @@ def run_train(tiny_encoders_dir, fixture_suite):
     return run
 
 
+@pytest.fixture(scope="module")
+def lora_base(tiny_encoders_dir, tmp_path_factory) -> Path:
+    """A base for LoRA runs: random tiny weights with a non-zero output layer (a random RDT's is zero,
+    so adapters on it get no gradient; main_sft refuses LoRA without a base)."""
+    from scripts.bench_eval import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("lora_base") / "base", tiny_encoders_dir)
+
+
+def grad_norms(run_dir: Path) -> list[float]:
+    return [json.loads(x)["grad_norm"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()
+            if "grad_norm" in json.loads(x)]
+
+
+def test_lora_without_base_weights_is_refused(tmp_path, run_train):
+    proc = run_train(tmp_path / "run", "--use_lora", "--max_train_steps", "1", check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "--use_lora needs --pretrained_model_name_or_path" in last and "Traceback" not in proc.stderr
+
+
 def test_epoch_sampler_visits_every_sample_once_and_resumes():
     s = EpochSampler(103, seed=3, drop_last_to=1)
     s.set_epoch(2)
@@ -218,7 +239,7 @@ def test_deepspeed_zero2_via_torchrun_on_cpu(tmp_path, run_train):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
-def test_deepspeed_zero3_train_save_resume_sample_on_cpu(tmp_path, run_train, lora):
+def test_deepspeed_zero3_train_save_resume_sample_on_cpu(tmp_path, run_train, lora, lora_base):
     """ZeRO-3 partitions every parameter (the live tensors are empty shards): the frozen encoders must
     load whole, the position embeddings are used inside forward (also by the cached-K/V sampler),
     and the model / LoRA / EMA saves are gathered."""
@@ -231,7 +252,8 @@ def test_deepspeed_zero3_train_save_resume_sample_on_cpu(tmp_path, run_train, lo
                 "--master_port", str(29750 + os.getpid() % 100)]
     out = tmp_path / "z3"
     common = ("--deepspeed", "configs/zero3.json", "--use_ema", "--checkpointing_period", "2",
-              "--sample_batch_size", "2", "--num_sample_batches", "1", *(("--use_lora",) if lora else ()))
+              "--sample_batch_size", "2", "--num_sample_batches", "1",
+              *(("--use_lora", "--pretrained_model_name_or_path", str(lora_base)) if lora else ()))
     run_train(out, *common, "--max_train_steps", "2", launcher=torchrun, timeout=900)
     proc = run_train(out, *common, "--max_train_steps", "4", "--resume_from_checkpoint", "latest",
                      "--sample_period", "4", launcher=torchrun, timeout=900)
@@ -292,10 +314,11 @@ def test_precomputed_language_embeddings(tmp_path, run_train, tiny_encoders_dir,
     assert proc.returncode != 0 and "768" in proc.stderr and "32" in proc.stderr
 
 
-def test_lora_resume_and_checkpoint_size(tmp_path, run_train):
-    """A LoRA checkpoint holds no copy of the base weights, and a LoRA run resumes exactly."""
+def test_lora_resume_and_checkpoint_size(tmp_path, run_train, lora_base):
+    """A LoRA checkpoint holds no copy of the base weights, and a LoRA run (that trains: non-zero
+    gradients) resumes exactly."""
     common = ("--use_lora", "--lora_rank", "4", "--lora_alpha", "8", "--max_train_steps", "4",
-              "--checkpointing_period", "2", "--learning_rate", "1e-2")
+              "--checkpointing_period", "2", "--learning_rate", "1e-2", "--pretrained_model_name_or_path", str(lora_base))
     straight, killed = tmp_path / "a", tmp_path / "b"
     run_train(straight, *common)
     proc = run_train(killed, *common, fault="kill@3", check=False)
@@ -303,8 +326,9 @@ def test_lora_resume_and_checkpoint_size(tmp_path, run_train):
     run_train(killed, *common, "--resume_from_checkpoint", "latest")
     a, b = read_losses(straight), read_losses(killed)
     assert [a[s] for s in range(1, 5)] == [b[s] for s in range(1, 5)]
+    assert all(g > 0 for g in grad_norms(straight)), grad_norms(straight)
     ck = killed / "checkpoint-4"
-    base = (straight / "base_model" / "model.safetensors").stat().st_size
+    base = (lora_base / "model.safetensors").stat().st_size
     total = sum(p.stat().st_size for p in ck.rglob("*") if p.is_file() and "optimizer" not in p.name)
     assert total < 0.5 * base, f"LoRA checkpoint without optimizer state is {total} B vs base {base} B"
 
@@ -347,13 +371,13 @@ def test_ema_copy_is_saved_loadable_and_resumable(tmp_path, run_train):
         assert torch.equal(x, y), name
 
 
-def test_lora_ema_tracks_only_the_trained_parameters(tmp_path, run_train):
+def test_lora_ema_tracks_only_the_trained_parameters(tmp_path, run_train, lora_base):
     out = tmp_path / "run"
     proc = run_train(out, "--max_train_steps", "2", "--checkpointing_period", "2", "--use_ema", "--use_lora",
-                     "--lora_rank", "4", "--lora_alpha", "8")
+                     "--lora_rank", "4", "--lora_alpha", "8", "--pretrained_model_name_or_path", str(lora_base))
     from models.loading import load_runner
     from models.lora import apply_lora
-    model = apply_lora(load_runner(out / "base_model"), rank=4, alpha=8)  # what the run trained
+    model = apply_lora(load_runner(lora_base), rank=4, alpha=8)  # what the run trained
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert 0 < len(trainable) < sum(1 for _ in model.parameters()) // 2
     assert f"EMA of {len(trainable)} trainable tensors" in proc.stderr
