@@ -24,5 +24,5 @@ def test_gpu_check_dry_prints_every_part(tmp_path):
     items = " | ".join(r["item"] for r in rows)
     for expected in ("parity fp32", "plain vs cached", "bf16 max decode error", "cached+compile", "SigLIP",
                      "SDPA kernels", "ZeRO-2 full", "grad checkpointing", "fused AdamW", "LoRA", "ZeRO-3",
-                     "full checkpoint", "LoRA checkpoint"):
+                     "full checkpoint", "LoRA checkpoint", "LoRA merged + reloaded", "part wall time / peak RSS"):
         assert expected in items, expected
