@@ -57,8 +57,12 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         full = run_variant("full", args, Path(tmp), [])
+        # LoRA needs base weights (a random RDT's zero output layer gives the adapters no gradient):
+        # the full run's checkpoint, unless --extra names a base
+        base = Path(tmp) / "full" / f"checkpoint-{args.steps}"
         lora = run_variant("lora", args, Path(tmp), ["--use_lora", "--lora_rank", str(args.lora_rank),
-                                                      "--lora_alpha", str(2 * args.lora_rank)])
+                                                      "--lora_alpha", str(2 * args.lora_rank),
+                                                      "--pretrained_model_name_or_path", str(base)])
     for name, r in (("full", full), ("lora", lora)):
         print(f"{name}: {r['samples_per_s']:.1f} samples/s, peak memory {r['peak_mem_mb']:.0f} MB, "
               f"{r['trainable_m']:.2f}M trainable params, checkpoint model files {r['ckpt_mb']:.2f} MB")
