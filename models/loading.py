@@ -162,16 +162,20 @@ def check_geometry(kwargs: dict, cfg: Config | dict, source: str) -> None:
                               f"preset it was trained with (its train_config.json), or other weights")
 
 
+def flat_config(kwargs: dict) -> dict:
+    """RDTRunner constructor kwargs -> the official flat config.json layout."""
+    flat = {k: v for k, v in kwargs.items() if k != "config"}
+    flat.update(kwargs["config"])
+    return flat
+
+
 def save_pretrained(runner: RDTRunner, directory: str | os.PathLike, state_dict: Optional[dict] = None) -> None:
     """config.json (official flat layout) + model.safetensors."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    kwargs = dict(runner.init_kwargs)
-    flat = {k: v for k, v in kwargs.items() if k != "config"}
-    flat.update(kwargs["config"])
-    atomic_write_text(directory / CONFIG_NAME, json.dumps(flat, indent=2))
+    atomic_write_text(directory / CONFIG_NAME, json.dumps(flat_config(runner.init_kwargs), indent=2))
     sd = state_dict if state_dict is not None else runner.state_dict()
     with atomic_path(directory / SAFE_WEIGHTS) as tmp:  # mode 0644 under the usual umask (safetensors: 0600)
         save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(tmp), metadata={"format": "pt"})

@@ -23,13 +23,7 @@ import torch
 
 from configs.errors import UserError, exit_cli
 from configs.loader import load_config
-
-SIZES = {
-    "tiny": ("configs/tiny.yaml", []),
-    "mid": ("configs/base.yaml", ["model.rdt.hidden_size=512", "model.rdt.depth=8", "model.rdt.num_heads=8"]),
-    "1b": ("configs/base.yaml", []),
-}
-
+from scripts.bench_inference import SIZES  # the sizes bench_inference measures
 
 def import_official_runner(repo: Path):
     """The official ``models.rdt_runner.RDTRunner``; its ``models`` package is imported under that

@@ -498,12 +498,10 @@ def layout_rows(cfg: dict, work: Path) -> list[dict]:
     """A checkpoint in the released layout (the official flat config.json without the later ``norm``
     field + pytorch_model.bin holding the manifest's 618 tensors in their dtypes) loads strictly, at
     the manifest's shapes, with the norm the released weights were trained with."""
-    from models.loading import load_runner, runner_kwargs_from_config
+    from models.loading import flat_config, load_runner, runner_kwargs_from_config
 
     manifest = json.loads(MANIFEST.read_text())
-    kwargs = runner_kwargs_from_config(cfg)
-    flat = {k: v for k, v in kwargs.items() if k != "config"}
-    flat.update(kwargs["config"])
+    flat = flat_config(runner_kwargs_from_config(cfg))
     flat["rdt"] = {k: v for k, v in flat["rdt"].items() if k != "norm"}
     released = work / "released"
     released.mkdir(exist_ok=True)
