@@ -121,6 +121,7 @@ class RDTRunner(nn.Module):
             raise ValueError(f"Unsupported prediction_type {self.prediction_type!r}; expected 'sample' or 'epsilon'")
         self.pred_horizon = pred_horizon
         self.action_dim = action_dim
+        self._compiled_model = None  # compile_for_inference(); a plain attribute: not in state_dict
 
         # Everything needed to rebuild this runner (saved as config.json by save_pretrained).
         self.init_kwargs = dict(
@@ -134,6 +135,24 @@ class RDTRunner(nn.Module):
     # ------------------------------------------------------------------ helpers
     def gradient_checkpointing_enable(self, enabled: bool = True) -> None:
         self.model.gradient_checkpointing = enabled
+
+    def compile_for_inference(self, enabled: bool = True, freeze: bool = True, backend: str = "inductor") -> None:
+        """Sample through ``torch.compile(self.model)`` (static shapes; a new batch size compiles
+        again) in eval mode; the plain module stays the training path and the parity reference.
+
+        ``freeze`` (inductor only) makes the weights constants of the compiled graph, which lets
+        inductor fold and pre-process them; it may keep transformed copies, so the weights must not
+        change afterwards (call this again after loading others). Compilation happens at the first
+        chunk (~10-15 s on 2 CPU cores at the mid size)
+        """
+        if not enabled:
+            object.__setattr__(self, "_compiled_model", None)
+            return
+        options = {"freezing": True} if freeze and backend == "inductor" else None
+        # object.__setattr__: as a registered submodule it would add a second copy of every key
+        # to state_dict() and follow .to() casts of its own.
+        object.__setattr__(self, "_compiled_model",
+                           torch.compile(self.model, dynamic=False, backend=backend, options=options))
 
     def adapt_conditions(self, lang_tokens, img_tokens, state_tokens):
         """lang (B, L, Dl), img (B, I, Di), state-action (B, T, 2*Ds) -> each (B, *, hidden)."""
@@ -233,7 +252,12 @@ class RDTRunner(nn.Module):
                                 generator=generator)
         noisy_action = noise.to(device=device, dtype=torch.float32)
         action_mask = action_mask.expand(-1, self.pred_horizon, -1)
-        cond_kv = self.model.precompute_condition_kv(lang_cond, img_cond) if use_cond_cache else None
+        net = self.model
+        if self._compiled_model is not None and not self.training and not torch.is_grad_enabled():
+            net = self._compiled_model  # compile_for_inference(); x=None is precompute_condition_kv
+            cond_kv = net(None, None, None, lang_cond, img_cond) if use_cond_cache else None
+        else:
+            cond_kv = self.model.precompute_condition_kv(lang_cond, img_cond) if use_cond_cache else None
 
         scheduler = self.noise_scheduler_sample
         with _quiet_scheduler():
@@ -241,7 +265,7 @@ class RDTRunner(nn.Module):
         for t in scheduler.timesteps:
             action_traj = self.state_adaptor(torch.cat([noisy_action, action_mask.float()], dim=2).to(dtype))
             state_action = torch.cat([state_traj, action_traj], dim=1)
-            model_output = self.model(state_action, ctrl_freqs, t.unsqueeze(-1).to(device),
+            model_output = net(state_action, ctrl_freqs, t.unsqueeze(-1).to(device),
                                       lang_cond, img_cond, lang_mask=lang_attn_mask, cond_kv=cond_kv)
             noisy_action = scheduler.step(model_output.float(), t, noisy_action).prev_sample.float()
         return noisy_action * action_mask.float()

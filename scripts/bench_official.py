@@ -7,11 +7,14 @@ the same initial noise. Run it with the official venv's Python (scripts/setup_of
 
     bash scripts/setup_official_venv.sh                      # once: .venv-official/ + official-rdt/
     .venv-official/bin/python -m scripts.bench_official --official_repo official-rdt --size mid
-Last line: ``official <a> ms, ours <b> ms, ratio <r>`` (medians; ours = the cached-K/V path).
+Last line: ``official <a> ms, ours <b> ms, ratio <r>`` (medians; ours = the cached-K/V path, and
+with ``--compile`` that path through ``RDTRunner.compile_for_inference``: inductor, frozen weights;
+the eager cached path is then timed in the same rounds and printed on the line before).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import statistics
 import sys
@@ -51,6 +54,23 @@ def import_official_runner(repo: Path):
     return module.RDTRunner
 
 
+def steady_allocator() -> str:
+    """Keep glibc's allocator in one state for the whole run: large blocks from the heap, freed
+    memory kept. By default its mmap threshold moves with the process's history, so the official
+    runner's ~18 MB per-step K/V tensors are fresh zeroed pages in one process and reused heap in
+    another: 878-1064 ms per chunk were measured for the same code. Both runners get the steady state."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)
+    except (OSError, AttributeError):
+        ok = False
+    return "glibc heap only, no trimming" if ok else "the platform's default (mallopt unavailable)"
+
+
 def make_inputs(kw: dict, batch: int, lang_len: int, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     mask = torch.zeros(batch, 1, kw["action_dim"])
@@ -71,6 +91,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--lang_len", type=int, default=30, help="language tokens (LIBERO instructions: ~10-30)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--compile", action="store_true",
+                   help="also time ours through torch.compile (inductor, frozen weights); the last line uses it")
     args = p.parse_args(argv)
     if args.rounds < 5:
         raise UserError(f"--rounds {args.rounds}: at least 5")
@@ -79,6 +101,7 @@ def main(argv=None) -> int:
     if timm.__version__ != "1.0.3":
         raise UserError(f"timm {timm.__version__}: the official runner is measured under its pinned timm 1.0.3; "
                         "run with .venv-official/bin/python (bash scripts/setup_official_venv.sh)")
+    allocator = steady_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
     Official = import_official_runner(Path(args.official_repo))
@@ -101,27 +124,41 @@ def main(argv=None) -> int:
         with torch.no_grad():
             return official.predict_action(**inputs)
 
-    def run_ours(seed: int = 0, cached: bool = True) -> torch.Tensor:
+    compiled = copy.deepcopy(ours)  # its own module: freezing makes the weights constants of its graph
+
+    def run_ours(seed: int = 0, cached: bool = True, runner=ours) -> torch.Tensor:
         torch.manual_seed(seed)
         noise = torch.randn(shape)
         with torch.no_grad():
-            return ours.predict_action(**inputs, noise=noise, use_cond_cache=cached)
+            return runner.predict_action(**inputs, noise=noise, use_cond_cache=cached)
 
     want = run_official()
-    diff_cached = (run_ours() - want).abs().max().item()
-    diff_plain = (run_ours(cached=False) - want).abs().max().item()
+    diffs = {"cached K/V": run_ours(), "plain": run_ours(cached=False)}
+    runs = {"official": run_official, "ours": run_ours}
+    if args.compile:
+        compiled.compile_for_inference()
+        t = time.perf_counter()
+        diffs["cached K/V, compiled"] = run_ours(runner=compiled)  # compiles here
+        print(f"torch.compile (inductor, frozen weights): {time.perf_counter() - t:.1f} s on the first chunk")
+        runs["ours compiled"] = lambda: run_ours(runner=compiled)
     n = sum(p.numel() for p in ours.parameters())
     print(f"size {args.size}: {n / 1e6:.1f}M parameters, {kw['img_cond_len']} image tokens, {args.lang_len} language "
-          f"tokens, batch {args.batch}, fp32, {torch.get_num_threads()} threads, torch {torch.__version__}, timm {timm.__version__}")
-    print(f"max |official - ours| = {diff_cached:.1e} (cached K/V), {diff_plain:.1e} (plain)")
-    times = {"official": [], "ours": []}
+          f"tokens, batch {args.batch}, fp32, {torch.get_num_threads()} threads, torch {torch.__version__}, timm {timm.__version__}, "
+          f"allocator: {allocator}")
+    print("max |official - ours| = " + ", ".join(f"{(out - want).abs().max().item():.1e} ({name})"
+                                                  for name, out in diffs.items()))
+    times = {name: [] for name in runs}
     for r in range(args.rounds):
-        for name, fn in (("official", run_official), ("ours", run_ours)):
+        for name, fn in runs.items():
             t = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - t) * 1e3)
-        print(f"round {r}: official {times['official'][-1]:.0f} ms, ours {times['ours'][-1]:.0f} ms")
-    a, b = statistics.median(times["official"]), statistics.median(times["ours"])
+        print(f"round {r}: " + ", ".join(f"{name} {ts[-1]:.0f} ms" for name, ts in times.items()))
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    a = med["official"]
+    if args.compile:
+        print(f"ours eager (cached K/V): {med['ours']:.1f} ms, ratio {a / med['ours']:.2f}")
+    b = med["ours compiled" if args.compile else "ours"]
     print(f"official {a:.1f} ms, ours {b:.1f} ms, ratio {a / b:.2f}")
     return 0
 

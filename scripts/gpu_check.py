@@ -333,10 +333,9 @@ def inference(cfg: dict, device, dtype, vision: str, mode: "Mode") -> list[dict]
                 f()
         res = {k: timings(f, repeats, device) for k, f in calls.items()}
         if mode.compile:
-            eager = runner.model
             # --dry: dynamo's graph capture without inductor's C++ build (minutes on a CPU)
             backend = "inductor" if device.type == "cuda" else "aot_eager"
-            runner.model = torch.compile(eager, dynamic=False, backend=backend)
+            runner.compile_for_inference(backend=backend)  # inductor: frozen weights
             try:
                 t0 = time.perf_counter()
                 runner.predict_action(**inputs)
@@ -344,7 +343,7 @@ def inference(cfg: dict, device, dtype, vision: str, mode: "Mode") -> list[dict]
                 res["cached+compile"] = timings(lambda: runner.predict_action(**inputs), repeats, device)
                 rows.append({"item": f"torch.compile warm-up, batch {B}", "value": f"{warm:.1f} s"})
             finally:
-                runner.model = eager
+                runner.compile_for_inference(False)
         base = res["plain"][0]
         for k, (p50, p90) in res.items():
             rows.append({"item": f"chunk batch {B} {k} (p50/p90 ms)", "value": f"{p50:.1f} / {p90:.1f}",

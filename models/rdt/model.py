@@ -121,7 +121,9 @@ class RDT(nn.Module):
 
     def _condition_kv(self, lang_c, img_c):
         lang_c, img_c = self.embed_conditions(lang_c, img_c)
-        return [blk.cross_attn.project_kv(lang_c if i % 2 == 0 else img_c)
+        # Contiguous once per chunk: SDPA over strided keys/values (a view of the kv projection) is
+        # ~35% slower on the CPU, and the cache is read at every DPM-Solver step.
+        return [tuple(t.contiguous() for t in blk.cross_attn.project_kv(lang_c if i % 2 == 0 else img_c))
                 for i, blk in enumerate(self.blocks)]
 
     def forward(

@@ -186,6 +186,36 @@ def test_torch_compile_matches_eager_and_keeps_keys(tiny_cfg):
     assert torch.isfinite(loss) and runner.model.blocks[0].attn.qkv.weight.grad is not None
 
 
+@pytest.mark.slow
+def test_compile_for_inference_samples_through_the_compiled_graph(tiny_cfg):
+    """The compiled sampler gives the eager chunk, leaves state_dict alone, and really is what
+    samples in eval mode (dynamo captures graphs); switched off, sampling is eager again."""
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    runner = build_runner(tiny_cfg).eval()
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
+    inputs, actions = make_inputs(runner)
+    noise = torch.randn(2, runner.pred_horizon, runner.action_dim)
+    eager = runner.predict_action(**inputs, noise=noise)
+    keys = list(runner.state_dict())
+    runner.compile_for_inference()
+    counters.clear()
+    compiled = runner.predict_action(**inputs, noise=noise)
+    assert counters["stats"]["unique_graphs"] >= 2  # the K/V precompute and the denoising step
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+    assert list(runner.state_dict()) == keys
+    runner.train()  # training uses the module itself
+    counters.clear()
+    assert runner.compute_loss(action_gt=actions, **inputs).requires_grad
+    assert counters["stats"]["calls_captured"] == 0
+    runner.eval()
+    runner.compile_for_inference(False)
+    counters.clear()
+    torch.testing.assert_close(runner.predict_action(**inputs, noise=noise), eager)
+    assert counters["stats"]["calls_captured"] == 0
+
+
 def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     import huggingface_hub.constants as hc
