@@ -9,7 +9,10 @@ hold at the end.
 
 The matrix has one row per instruction and one column per achieved goal (plus "none"), counted over
 every init-state task. A policy that follows the language has a strong diagonal; one that ignores it
-has identical rows (it does the task of the init state, whatever it is told). ``eval_rdt_libero
+has identical rows (it does the task of the init state, whatever it is told). Where the scenes differ
+(libero_object: each has 7 of the 10 groceries), a prompt may name an object the init state's scene
+lacks: that trial's ``followed`` is empty (the prompted goal cannot hold there) and it still shows
+what the policy did instead. Trials that ended in an error count nowhere; their number is printed. ``eval_rdt_libero
 --instruction_swap`` runs it for a checkpoint; the rows go to ``swap_trials.csv`` as each trial
 ends (a rerun skips the trials already there), the matrix to ``swap_matrix.csv`` and
 ``swap_matrix.png``.
@@ -83,11 +86,13 @@ def swap_recorder(csv_path: Path, plan: SwapPlan):
 
     def on_result(job: Job, act: Optional[Active], video: str, error: str) -> None:
         achieved = [] if act is None or error else list(act.achieved)
+        # "" when the prompted task's object is not in this scene: its goal cannot hold here
+        followed = "" if act is not None and job.stop_goal in act.unavailable else int(job.stop_goal in achieved)
         append_row(csv_path, {
             "suite": job.suite, "init_task": job.task_id, "instruction_task": task_of[job.stop_goal],
             "trial": job.trial, "init_state_idx": job.init_state_idx, "seed": job.eval_seed,
             "instruction": job.instruction, "achieved": ";".join(str(task_of[a]) for a in achieved),
-            "followed": int(job.stop_goal in achieved), "steps": act.steps if act else 0,
+            "followed": followed, "steps": act.steps if act else 0,
             "wall_time_s": f"{time.perf_counter() - act.t0:.2f}" if act else "", "error": error,
         }, SWAP_FIELDS)
     return on_result
@@ -101,10 +106,13 @@ def done_trials(csv_path: Path, retry_errors: bool = False) -> set:
 
 def swap_matrix(rows: Sequence[dict], tasks: Sequence[int]) -> np.ndarray:
     """(len(tasks), len(tasks) + 1) counts: row = instruction task, column = achieved goal's task, the
-    last column "none"; a trial in which two goals hold counts in both columns."""
+    last column "none"; a trial in which two goals hold counts in both columns; errored trials count
+    nowhere (``swap_summary`` counts them)."""
     index = {t: k for k, t in enumerate(tasks)}
     m = np.zeros((len(tasks), len(tasks) + 1), dtype=int)
     for r in rows:
+        if r.get("error"):
+            continue
         y = index.get(int(r["instruction_task"]))
         if y is None:
             continue
@@ -120,14 +128,19 @@ def swap_matrix(rows: Sequence[dict], tasks: Sequence[int]) -> np.ndarray:
 def swap_summary(rows: Sequence[dict]) -> dict:
     """Over the swapped trials (init task != instruction task): how often the prompted task's goal
     held (the policy followed the words) and how often the init state's own task's did (it followed
-    the scene); the same on the unswapped pairs."""
+    the scene); the same on the unswapped pairs. ``trials`` counts the trials without an error,
+    ``evaluable`` those whose prompted goal can hold in the scene (``followed`` not empty), and
+    ``errors`` the trials that ended in one (they count in nothing else)."""
     out = {}
     for kind, keep in (("swapped", lambda r: r["init_task"] != r["instruction_task"]),
                        ("unswapped", lambda r: r["init_task"] == r["instruction_task"])):
         sel = [r for r in rows if keep(r)]
-        followed = sum(int(r["followed"]) for r in sel)
-        scene = sum(str(r["init_task"]) in str(r["achieved"]).split(";") for r in sel)
-        out[kind] = {"trials": len(sel), "instruction_goal": followed, "init_task_goal": int(scene)}
+        ok = [r for r in sel if not r.get("error")]
+        evaluable = [r for r in ok if str(r["followed"]) != ""]
+        followed = sum(int(r["followed"]) for r in evaluable)
+        scene = sum(str(r["init_task"]) in str(r["achieved"]).split(";") for r in ok)
+        out[kind] = {"trials": len(ok), "evaluable": len(evaluable), "instruction_goal": followed,
+                     "init_task_goal": int(scene), "errors": len(sel) - len(ok)}
     return out
 
 
@@ -167,7 +180,8 @@ def plot_matrix(m: np.ndarray, tasks: Sequence[int], names: Sequence[str], path:
 
 def write_swap_outputs(mdir: Path, plan: SwapPlan, title: str) -> dict:
     """swap_matrix.csv + swap_matrix.png from ``swap_trials.csv``; prints the matrix and the summary."""
-    rows = [r for r in read_rows(mdir / "swap_trials.csv", SWAP_FIELDS) if r["suite"] == plan.suite]
+    latest = {swap_key(r): r for r in read_rows(mdir / "swap_trials.csv", SWAP_FIELDS) if r["suite"] == plan.suite}
+    rows = list(latest.values())  # a trial rerun (--retry_errors) replaces its errored row
     suite = lenv.get_suite(plan.suite)
     names = [lenv.get_task(suite, t).name for t in plan.tasks]
     m = swap_matrix(rows, plan.tasks)
@@ -178,9 +192,14 @@ def write_swap_outputs(mdir: Path, plan: SwapPlan, title: str) -> dict:
     png = plot_matrix(m, plan.tasks, names, mdir / "swap_matrix.png", title)
     summary = swap_summary(rows)
     print(format_matrix(m, plan.tasks, names))
-    s = summary["swapped"]
-    print(f"swapped prompts: the prompted task's goal held in {s['instruction_goal']}/{s['trials']}, the init "
-          f"state's own task's in {s['init_task_goal']}/{s['trials']}; unswapped: "
-          f"{summary['unswapped']['instruction_goal']}/{summary['unswapped']['trials']} succeeded")
+    s, u = summary["swapped"], summary["unswapped"]
+    absent = f" ({s['trials'] - s['evaluable']} more named an object the scene lacks)" if s["evaluable"] < s["trials"] else ""
+    print(f"swapped prompts: the prompted task's goal held in {s['instruction_goal']}/{s['evaluable']}{absent}, "
+          f"the init state's own task's in {s['init_task_goal']}/{s['trials']}; unswapped: "
+          f"{u['instruction_goal']}/{u['evaluable']} succeeded")
+    errors = s["errors"] + u["errors"]
+    if errors:
+        print(f"WARNING: {errors} swap trial(s) ended in an error and count nowhere (their 'error' column in "
+              f"{mdir / 'swap_trials.csv'}); rerun with --retry_errors once the cause is fixed")
     print(f"swap trials: {mdir / 'swap_trials.csv'}\nswap matrix: {mdir / 'swap_matrix.csv'}, {png}")
     return {"matrix": m, "summary": summary, "png": png}

@@ -64,6 +64,7 @@ class Active:
     eef: list = field(default_factory=list)
     dones: list = field(default_factory=list)
     achieved: list = field(default_factory=list)  # the labels of ``job.goals`` holding after the last step
+    unavailable: list = field(default_factory=list)  # those naming an object the scene lacks (never evaluated)
 
 
 class ModelPlanner:
@@ -249,6 +250,7 @@ class LockstepRunner:
         act.eef.extend(list(r["eef"]))
         act.dones.extend(r["dones"])
         act.achieved = list(r.get("achieved", ()))
+        act.unavailable = list(r.get("unavailable", ()))
         self.planner.after_exec(slot, r["prev_obs"])
         out_of_actions = len(r["dones"]) == 0 and not act.done
         if (act.done and act.job.stop_on_done) or act.steps >= act.job.max_steps or out_of_actions:

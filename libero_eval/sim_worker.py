@@ -13,10 +13,13 @@ Protocol (after one unsolicited ("ok", {"pid"}) once the simulator stack is impo
     ("start", dict(suite, task_id, init_state, seed, resolution, settle_steps, max_steps, video_tmp,
                    stop_on_done, gripper_action, goals, stop_goal))   -> {"obs", "n_state"}
     ("exec", dict(chunk (n, 128), encoding))            -> {"obs", "prev_obs", "done", "steps",
-                                                            "eef", "dones", "achieved"}
+                                                            "eef", "dones", "achieved", "unavailable"}
 ``goals`` ({task name: goal predicates}, ``libero_eval.goals``) are evaluated after every step; their
 labels holding then are ``achieved``, and ``done`` becomes "``stop_goal``'s goal holds" (the
-instruction-swap diagnostic runs task X's scene prompted with task Y and stops on Y's goal).
+instruction-swap diagnostic runs task X's scene prompted with task Y and stops on Y's goal). Goals
+that name an object the scene lacks (libero_object: each scene has 7 of the 10 groceries) cannot
+hold there: they are listed as ``unavailable`` and not evaluated; with ``stop_goal`` among them the
+trial runs its whole budget.
     ("finish", dict(video_path or None))                -> {"video": path or ""}
     ("close", None)                                     -> process exits
 A simulator exception is reported as "error" and the env is rebuilt for the next trial; if the
@@ -75,6 +78,7 @@ class _Sim:
         self.done = False
         self.trial = -1
         self.goals: Optional[dict] = None
+        self.unavailable: list[str] = []
         self.stop_goal: Optional[str] = None
         self.achieved: list[str] = []
 
@@ -143,14 +147,14 @@ class _Sim:
         from libero_eval import env as lenv
         from libero_eval.goals import missing_objects
 
-        self.goals, self.stop_goal, self.achieved = goals or None, stop_goal, []
+        self.goals, self.stop_goal, self.achieved, self.unavailable = goals or None, stop_goal, [], []
         if self.goals is None:
             return
         if stop_goal not in self.goals:
             raise ValueError(f"stop_goal {stop_goal!r} is not one of the tracked goals {sorted(self.goals)}")
         missing = missing_objects(lenv.inner_env(self.env), self.goals)
-        if missing:
-            raise ValueError(f"goals of {sorted(missing)} name objects this scene lacks: {missing}")
+        self.unavailable = sorted(missing)
+        self.goals = {label: goal for label, goal in self.goals.items() if label not in missing}
 
     def _done_after_step(self, env_done: bool) -> bool:
         if self.goals is None:
@@ -189,7 +193,7 @@ class _Sim:
         self.obs = obs
         return {"obs": slim_obs(obs), "prev_obs": slim_obs(prev, state=False), "done": self.done,
                 "steps": self.steps, "eef": np.asarray(eef).reshape(-1, 3), "dones": dones,
-                "achieved": list(self.achieved)}
+                "achieved": list(self.achieved), "unavailable": list(self.unavailable)}
 
     def finish(self, req: dict) -> dict:
         return {"video": self._close_writer((req or {}).get("video_path"))}

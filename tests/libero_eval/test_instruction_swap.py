@@ -21,13 +21,27 @@ def test_matrix_tells_a_policy_that_follows_the_words_from_one_that_follows_the_
     m_words, m_scene = swap_matrix(words, tasks), swap_matrix(scene, tasks)
     np.testing.assert_array_equal(m_words, [[2, 0, 0], [0, 2, 0]])  # a strong diagonal
     np.testing.assert_array_equal(m_scene, [[1, 1, 0], [1, 1, 0]])  # identical rows
-    assert swap_summary(words)["swapped"] == {"trials": 2, "instruction_goal": 2, "init_task_goal": 0}
-    assert swap_summary(scene)["swapped"] == {"trials": 2, "instruction_goal": 0, "init_task_goal": 2}
+    assert swap_summary(words)["swapped"] == {"trials": 2, "evaluable": 2, "instruction_goal": 2,
+                                              "init_task_goal": 0, "errors": 0}
+    assert swap_summary(scene)["swapped"] == {"trials": 2, "evaluable": 2, "instruction_goal": 0,
+                                              "init_task_goal": 2, "errors": 0}
     # nothing achieved -> "none"; two goals at once count in both columns
     m = swap_matrix([_row(1, 7, []), _row(7, 1, [1, 7])], tasks)
     np.testing.assert_array_equal(m, [[1, 1, 0], [0, 0, 1]])
     text = format_matrix(m, tasks, ["put_the_bowl_on_the_stove", "turn_on_the_stove"])
     assert text.splitlines()[1].split() == ["T1", "T7", "none"]
+
+
+def test_errored_trials_count_nowhere_and_absent_objects_are_not_scored_as_failures():
+    """libero_object's scenes differ: a prompt naming an object the scene lacks leaves ``followed``
+    empty; an errored trial is neither "none" nor a failure, and a rerun replaces it."""
+    tasks = (0, 3)
+    absent = dict(_row(0, 3, [0]), followed="")  # told to take the bbq sauce in a scene without one
+    failed = dict(_row(0, 3, []), error="simulator error: boom")
+    rows = [_row(3, 0, [0]), absent, failed]
+    np.testing.assert_array_equal(swap_matrix(rows, tasks), [[1, 0, 0], [1, 0, 0]])
+    assert swap_summary(rows)["swapped"] == {"trials": 2, "evaluable": 1, "instruction_goal": 1,
+                                             "init_task_goal": 1, "errors": 1}
 
 
 def test_a_swap_needs_two_tasks():
@@ -74,6 +88,31 @@ def test_another_tasks_goal_is_evaluated_in_the_shared_scene_and_ends_the_trial(
                          "max_steps": 5, "goals": {bowl: goals[bowl]}, "stop_goal": stove})
         finally:
             other.close_env()
+
+
+@pytest.mark.sim
+def test_a_goal_naming_an_object_the_scene_lacks_is_reported_not_raised():
+    """libero_object task 0's scene has no bbq sauce (task 3's object): the worker tracks task 0's goal,
+    reports task 3's as unavailable and keeps stepping (the trial would run its whole budget)."""
+    from libero_eval import env as lenv
+    from libero_eval.goals import suite_goals
+    from libero_eval.sim_worker import _Sim
+    from policy.libero_mapping import encode_actions
+
+    suite = lenv.get_suite("libero_object")
+    goals = suite_goals(suite, [0, 3])
+    soup, bbq = lenv.get_task(suite, 0).name, lenv.get_task(suite, 3).name
+    sim = _Sim()
+    try:
+        sim.start({"suite": "libero_object", "task_id": 0, "seed": 7, "resolution": 32, "settle_steps": 0,
+                   "init_state": lenv.get_task_init_states(suite, 0)[0], "max_steps": 50, "goals": goals,
+                   "stop_goal": bbq})
+        still = encode_actions(np.zeros((2, 7)), None, "delta")
+        reply = sim.execute({"chunk": still, "encoding": "delta"})
+        assert reply["unavailable"] == [bbq] and list(sim.goals) == [soup]
+        assert not reply["done"] and len(reply["dones"]) == 2 and reply["achieved"] == []
+    finally:
+        sim.close_env()
 
 
 @pytest.mark.sim
