@@ -13,11 +13,12 @@ so400m, 4096-d language tokens) in fp32 on the CPU with budgets that finish: bat
 LoRA step (full fine-tuning needs ~16 bytes per parameter of optimiser state: it does not fit 24 GB),
 the LoRA checkpoint resumed, merged and reloaded, and the released checkpoint's layout (config.json +
 pytorch_model.bin with the 618 tensors of tests/fixtures/rdt1b_state_dict_keys.json) loaded strictly.
-Every part reports its wall time and peak resident memory (this process and its children).
+Every part reports its wall time and peak memory (PSS of this process and its children).
 
 Parts (each has a time budget and is skipped with a printed reason when the total budget runs out):
   correctness  parity fixtures in fp32 on the device (atol 1e-5); plain vs cached-K/V predict_action
-               in the run's dtype; bf16 decode error of the fixture's actions (check_precision)
+               in the run's dtype; the language padded to max_lang_cond_len (1024 at 1B), masked, vs
+               unpadded; bf16 decode error of the fixture's actions (check_precision)
   inference    one 64-action chunk, batch 1 and 8: plain vs cached K/V vs cached + torch.compile
                (p50/p90 ms); SigLIP on 2 frames x 2 cameras; the SDPA kernels that run
   train        main_sft.py through DeepSpeed ZeRO-2, one process: samples/s, peak memory, share of
@@ -270,6 +271,18 @@ def correctness(cfg: dict, device: torch.device, dtype: torch.dtype, batch: int 
     rows.append({"item": f"plain vs cached predict_action ({str(dtype)[6:]}, batch {batch})", "value": f"{diff:.1e}",
                  "ratio": f"plain {times[0]:.1f} s, cached {times[1]:.1f} s",
                  "status": "ok" if diff <= tol else f"FAIL (tol {tol})"})
+    # The language limit: the same instruction padded to max_lang_cond_len tokens (T5-XXL width), the
+    # padding masked out, must give the same chunk as the unpadded tokens.
+    L, limit = inputs["lang_tokens"].shape[1], runner.init_kwargs["max_lang_cond_len"]
+    pad = lambda t, fill: torch.cat([t, fill.expand(t.shape[0], limit - L, *t.shape[2:])], dim=1)
+    padded = dict(inputs, lang_tokens=pad(inputs["lang_tokens"], torch.randn(1, 1, inputs["lang_tokens"].shape[2]).to(
+        inputs["lang_tokens"])), lang_attn_mask=pad(inputs["lang_attn_mask"], torch.zeros(1, 1, dtype=torch.bool,
+                                                                                         device=device)))
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        diff = (runner.predict_action(**padded, use_cond_cache=True) - outs[1]).abs().max().item()
+    rows.append({"item": f"language padded to {limit} tokens ({L} valid) vs {L}, cached", "value": f"{diff:.1e}",
+                 "ratio": f"{time.perf_counter() - t0:.1f} s", "status": "ok" if diff <= tol else f"FAIL (tol {tol})"})
     del runner, outs
     prec = check_precision.check_files([FIXTURE])
     worst = max(max(r["target"], r["sampler"]) for r in prec)
