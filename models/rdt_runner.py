@@ -57,6 +57,26 @@ def build_condition_adapter(projector_type: str, in_features: int, out_features:
     return nn.Sequential(*layers)
 
 
+class _CompiledNetwork:
+    """A ``torch.compile``d RDT called with inductor's ``freezing`` switched on while it (re)compiles.
+
+    Freezing is read from inductor's global config when a graph is compiled, which happens lazily at
+    a call (``torch.compile(options={"freezing": True})`` does not switch it on: measured, the graph
+    kept plain ``addmm`` calls). Frozen, fp32 linears become MKL packed GEMMs with the weights
+    packed once (~2x faster at 67 tokens x 512 on the CPU)."""
+
+    def __init__(self, compiled: nn.Module, freeze: bool):
+        self.compiled, self.freeze = compiled, freeze
+
+    def __call__(self, *args, **kwargs):
+        if not self.freeze:
+            return self.compiled(*args, **kwargs)
+        import torch._inductor.config as inductor_config
+
+        with inductor_config.patch(freezing=True):
+            return self.compiled(*args, **kwargs)
+
+
 class RDTRunner(nn.Module):
     """Constructor arguments are those of the official runner, so its config.json builds it."""
 
@@ -145,14 +165,13 @@ class RDTRunner(nn.Module):
         change afterwards (call this again after loading others). Compilation happens at the first
         chunk (~10-15 s on 2 CPU cores at the mid size)
         """
-        if not enabled:
-            object.__setattr__(self, "_compiled_model", None)
-            return
-        options = {"freezing": True} if freeze and backend == "inductor" else None
-        # object.__setattr__: as a registered submodule it would add a second copy of every key
-        # to state_dict() and follow .to() casts of its own.
-        object.__setattr__(self, "_compiled_model",
-                           torch.compile(self.model, dynamic=False, backend=backend, options=options))
+        compiled = None
+        if enabled:
+            compiled = _CompiledNetwork(torch.compile(self.model, dynamic=False, backend=backend),
+                                        freeze=freeze and backend == "inductor")
+        # A plain attribute: as a registered submodule the compiled module would add a second copy
+        # of every key to state_dict() and follow .to() casts of its own.
+        object.__setattr__(self, "_compiled_model", compiled)
 
     def adapt_conditions(self, lang_tokens, img_tokens, state_tokens):
         """lang (B, L, Dl), img (B, I, Di), state-action (B, T, 2*Ds) -> each (B, *, hidden)."""

@@ -188,8 +188,9 @@ def test_torch_compile_matches_eager_and_keeps_keys(tiny_cfg):
 
 @pytest.mark.slow
 def test_compile_for_inference_samples_through_the_compiled_graph(tiny_cfg):
-    """The compiled sampler gives the eager chunk, leaves state_dict alone, and really is what
-    samples in eval mode (dynamo captures graphs); switched off, sampling is eager again."""
+    """The compiled sampler gives the eager chunk, leaves state_dict alone, really is what samples in
+    eval mode (dynamo captures graphs) with the weights frozen into it; switched off, sampling is
+    eager again."""
     from torch._dynamo.utils import counters
 
     torch.manual_seed(0)
@@ -199,10 +200,14 @@ def test_compile_for_inference_samples_through_the_compiled_graph(tiny_cfg):
     noise = torch.randn(2, runner.pred_horizon, runner.action_dim)
     eager = runner.predict_action(**inputs, noise=noise)
     keys = list(runner.state_dict())
+    from torch._inductor.utils import run_and_get_code
+
     runner.compile_for_inference()
     counters.clear()
-    compiled = runner.predict_action(**inputs, noise=noise)
+    compiled, code = run_and_get_code(lambda: runner.predict_action(**inputs, noise=noise))
     assert counters["stats"]["unique_graphs"] >= 2  # the K/V precompute and the denoising step
+    if torch._C.has_mkl:  # frozen weights: the linears are MKL packed GEMMs, not addmm
+        assert "_mkl_linear" in "\n".join(code)
     torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
     assert list(runner.state_dict()) == keys
     runner.train()  # training uses the module itself
