@@ -166,15 +166,20 @@ def test_sampling_with_generator_is_reproducible(tiny_cfg):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-@pytest.mark.slow
-def test_torch_compile_matches_eager_and_keeps_keys(tiny_cfg):
-    """The DiT compiles (nn.Module.compile keeps state_dict keys, so checkpoints stay compatible)."""
+def _sampling_runner(cfg):
+    """A random tiny runner whose output layer is not zero, its inputs, actions, noise and eager chunk."""
     torch.manual_seed(0)
-    runner = build_runner(tiny_cfg).eval()
+    runner = build_runner(cfg).eval()
     torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
     inputs, actions = make_inputs(runner)
     noise = torch.randn(2, runner.pred_horizon, runner.action_dim)
-    eager = runner.predict_action(**inputs, noise=noise)
+    return runner, inputs, actions, noise, runner.predict_action(**inputs, noise=noise)
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager_and_keeps_keys(tiny_cfg):
+    """The DiT compiles (nn.Module.compile keeps state_dict keys, so checkpoints stay compatible)."""
+    runner, inputs, actions, noise, eager = _sampling_runner(tiny_cfg)
     keys = list(runner.state_dict())
     runner.model.compile()
     compiled = runner.predict_action(**inputs, noise=noise)
@@ -192,16 +197,10 @@ def test_compile_for_inference_samples_through_the_compiled_graph(tiny_cfg):
     eval mode (dynamo captures graphs) with the weights frozen into it; switched off, sampling is
     eager again."""
     from torch._dynamo.utils import counters
-
-    torch.manual_seed(0)
-    runner = build_runner(tiny_cfg).eval()
-    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
-    inputs, actions = make_inputs(runner)
-    noise = torch.randn(2, runner.pred_horizon, runner.action_dim)
-    eager = runner.predict_action(**inputs, noise=noise)
-    keys = list(runner.state_dict())
     from torch._inductor.utils import run_and_get_code
 
+    runner, inputs, actions, noise, eager = _sampling_runner(tiny_cfg)
+    keys = list(runner.state_dict())
     runner.compile_for_inference()
     counters.clear()
     compiled, code = run_and_get_code(lambda: runner.predict_action(**inputs, noise=noise))
