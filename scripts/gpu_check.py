@@ -199,7 +199,7 @@ class Check:
         release_memory()
         self.rows.append({"part": name, "item": "part wall time / peak memory", "value": f"{dt:.0f} s",
                           "ratio": f"peak {mem.peak / 2**30:.1f} GB (PSS, process + children)", "status": "ok",
-                          "wall_s": round(dt, 1), "peak_rss_gb": round(mem.peak / 2**30, 2)})
+                          "wall_s": round(dt, 1), "peak_pss_gb": round(mem.peak / 2**30, 2)})
         print(f"[gpu_check] {name}: {dt:.0f} s, peak memory {mem.peak / 2**30:.1f} GB (PSS)", flush=True)
 
 
