@@ -57,6 +57,8 @@ class Task:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from libero_eval.demos.recording import POST_SUCCESS_STEPS
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS),
@@ -71,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training autocast (bf16 also evaluates in bfloat16)")
     ap.add_argument("--episodes", type=int, default=40, help="expert demos per task (cached)")
     ap.add_argument("--format", choices=("raw", "no_noops"), default="raw", help="layout of the demo files")
+    ap.add_argument("--post_success_steps", type=int, default=POST_SUCCESS_STEPS,
+                    help="demo steps recorded after the goal is reached (LIBERO's demos: 10; 0 = end at success, "
+                         "the demos of runs before 2026-12-05)")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: train.max_train_steps)")
     ap.add_argument("--trials", type=int, default=20, help="init states per task and horizon (--full: 50)")
     ap.add_argument("--full", action="store_true", help="all 50 init states")
@@ -116,7 +121,13 @@ def run_name(args, cfg: dict, steps: int) -> str:
     enc = cfg["dataset"]["action_encoding"]
     sets = "".join("_" + s.replace("=", "-").split(".")[-1] for s in args.set if "action_encoding" not in s)
     mt = "_multitask" if args.multitask else ""
-    return f"{args.format}_{enc}_{args.mixed_precision}_n{args.episodes}_s{steps}_seed{args.seed}{mt}{sets}"
+    return (f"{args.format}_{enc}_{args.mixed_precision}_n{args.episodes}_s{steps}_seed{args.seed}"
+            f"{post_suffix(args)}{mt}{sets}")
+
+
+def post_suffix(args) -> str:
+    """Names of demo caches and runs carry the post-success steps (none for 0: the older caches)."""
+    return f"_post{args.post_success_steps}" if args.post_success_steps else ""
 
 
 def record_stage(run_dir: Path, what: str, seconds: float) -> None:
@@ -174,16 +185,31 @@ def ensure_demos(tasks: list[Task], args, cache: Path, logs: Path) -> None:
     the missing ones of a suite in one call, ``--num_envs`` tasks at a time."""
     from libero_eval.demos.recording import output_path
 
-    out = cache / f"{args.format}_n{args.episodes}_seed{args.seed}"
+    out = cache / f"{args.format}_n{args.episodes}_seed{args.seed}{post_suffix(args)}"
     for t in tasks:
         t.demo_file = output_path(out, t.suite, t.name)
+        if t.demo_file.is_file():
+            check_cached_demos(t.demo_file, args.post_success_steps)
     for suite in dict.fromkeys(t.suite for t in tasks):
         missing = [t.name for t in tasks if t.suite == suite and not t.demo_file.is_file()]
         if missing:
             run([sys.executable, "-m", "scripts.make_expert_dataset", "--suite", suite, "--tasks", *missing,
                  "--episodes", str(args.episodes), "--format", args.format, "--seed", str(args.seed),
+                 "--post_success_steps", str(args.post_success_steps),
                  "--out", str(out), "--workers", str(args.num_envs), "--no_progress"],
                 logs / f"demos_{suite}.log", f"{args.episodes} expert demos each: {', '.join(missing)}")
+
+
+def check_cached_demos(path: Path, post_success_steps: int) -> None:
+    """A cached demo file must have been recorded with the requested post-success steps (files
+    written before the option existed ended at success: 0)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        recorded = int(json.loads(f["data"].attrs.get("generator_args", "{}")).get("post_success_steps", 0))
+    if recorded != post_success_steps:
+        raise UserError(f"{path}: recorded with post_success_steps {recorded}, asked for {post_success_steps}; "
+                        "move the file away or pass --post_success_steps {recorded}".replace("{recorded}", str(recorded)))
 
 
 def expert_success(task: Task, trials: int, cache: Path, run_dir: Path | None = None) -> dict:
@@ -408,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("note: no_noops files already exclude no-op steps")
     steps = int(args.steps or cfg["train"]["max_train_steps"])
     trials = 50 if args.full else args.trials
+    if args.post_success_steps < 0:
+        raise UserError(f"--post_success_steps {args.post_success_steps}: expected >= 0")
     tasks = resolve_tasks(args.tasks)
     if args.swap < 0 or args.swap and not (args.multitask and len(tasks) > 1 and len({t.suite for t in tasks}) == 1):
         raise UserError(f"--swap {args.swap}: needs --multitask and at least 2 --tasks of one suite, and N >= 0")

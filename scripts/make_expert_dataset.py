@@ -1,7 +1,8 @@
 """Make LIBERO expert datasets: the scripted expert solving tasks in the simulator from randomised
 resets (never the benchmark's init states), recorded in LIBERO's HDF5 layout.
 
-Episodes end at the env's ``done``; only successful ones are kept, until ``--episodes`` demos
+Episodes end ``--post_success_steps`` steps after the env's ``done`` (the goal held through them, as
+LIBERO's collect_demonstration.py records); only successful ones are kept, until ``--episodes`` demos
 (at most ``--max_attempts`` tries). ``--format raw`` (128 px, LIBERO create_dataset layout, obs
 after action, cap_index 5) or ``no_noops`` (256 px, OpenVLA regeneration layout, obs before
 action). The code is `libero_eval.demos.expert_data`.
@@ -26,7 +27,7 @@ from configs.suites import LIBERO_SUITES, check_suite
 from libero_eval import env as lenv
 from libero_eval.demos.expert import supported_tasks
 from libero_eval.demos.expert_data import make_task_files
-from libero_eval.demos.recording import FORMATS
+from libero_eval.demos.recording import FORMATS, POST_SUCCESS_STEPS
 
 log = logging.getLogger("make_expert_dataset")
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--format", choices=FORMATS, default="raw")
     ap.add_argument("--resolution", type=int, default=None, help="camera size (default 128 raw, 256 no_noops)")
     ap.add_argument("--seed", type=int, default=0, help="placement and expert-variation seed")
+    ap.add_argument("--post_success_steps", type=int, default=POST_SUCCESS_STEPS,
+                    help="steps recorded after the goal is reached, the goal held (LIBERO's collect_demonstration.py: "
+                         "10; 0 = end at the success step)")
     ap.add_argument("--no_overwrite", action="store_true", help="skip tasks whose file already exists")
     ap.add_argument("--workers", type=int, default=1,
                     help="tasks recorded at once, one process (and about one core) each")
@@ -60,8 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tasks = supported_tasks(args.suite) if args.tasks == ["all"] else args.tasks
         if args.workers < 1:
             raise ValueError(f"--workers {args.workers}: expected at least 1")
+        if args.post_success_steps < 0:
+            raise ValueError(f"--post_success_steps {args.post_success_steps}: expected >= 0")
         paths = make_task_files(args.suite, tasks, args.episodes, args.out, workers=args.workers, fmt=args.format,
                                 resolution=args.resolution, seed=args.seed, max_attempts=args.max_attempts,
+                                post_success_steps=args.post_success_steps,
                                 overwrite=not args.no_overwrite, progress=not args.no_progress)
     except (ValueError, lenv.RenderBackendError) as exc:
         log.error("%s", exc)

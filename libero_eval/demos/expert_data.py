@@ -6,8 +6,9 @@ is the CLI).
   from the task's BDDL regions (seeded per attempt from ``seed``); the benchmark's fixed init
   states (the test set) are never used. Each demo stores the distance of its object placement to
   the nearest benchmark init state (``min_init_state_dist``) so this can be checked.
-- Episodes end at the env's ``done`` (task success), as LIBERO's own demos do; only successful
-  episodes are kept, until ``episodes`` demos are collected (at most ``max_attempts``).
+- Episodes end ``post_success_steps`` (10) steps after the env's ``done`` (task success), the goal
+  held through them, as LIBERO's own demos do (`recording.SuccessHold`); only successful episodes are
+  kept, until ``episodes`` demos are collected (at most ``max_attempts``).
 
 Deterministic given ``seed`` (same placements, same expert variations).
 """
@@ -22,7 +23,7 @@ import numpy as np
 
 from libero_eval import env as lenv
 from libero_eval.demos.expert import check_supported, make_expert, resolve_task
-from libero_eval.demos.recording import Episode, TaskRecording, record_task_file
+from libero_eval.demos.recording import POST_SUCCESS_STEPS, Episode, TaskRecording, record_task_file
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def make_task_file(
     max_attempts: int | None = None,
     overwrite: bool = True,
     progress: bool = True,
+    post_success_steps: int = POST_SUCCESS_STEPS,
 ) -> Path | None:
     """Record `episodes` successful expert demos of one task into ``<out>/<suite>/<task>_demo.hdf5``.
 
@@ -125,7 +127,8 @@ def make_task_file(
     path = record_task_file(
         suite, task_id, out, expert_episode(suite, name, min_dists), episodes=episodes, generator=GENERATOR,
         extra_args={"max_attempts": max_attempts, "reset": "random"}, max_attempts=max_attempts, fmt=fmt,
-        resolution=resolution, seed=seed, count_attempts=True, overwrite=overwrite, progress=progress)
+        resolution=resolution, seed=seed, count_attempts=True, overwrite=overwrite, progress=progress,
+        post_success_steps=post_success_steps)
     if min_dists:
         log.info("%s/%s: object placements vs benchmark init states: min distance %.4f m", suite, name,
                  min(min_dists))

@@ -7,6 +7,10 @@
   rendered (OpenGL convention, upside-down); rewards/dones zero but the last 1.
 - ``no_noops`` (OpenVLA-style regeneration, 256x256 by default): the observation is recorded BEFORE
   each action, and no-op actions (no motion, unchanged gripper) are skipped and not executed.
+- A motion that stops at success (the scripted expert) is recorded for ``post_success_steps`` more
+  steps once the goal is reached, as LIBERO's ``scripts/collect_demonstration.py`` records its human
+  demos (10 steps, and the goal must hold through them: a lost goal resets the count). A demo cut at
+  the first success step shows the release (of a bowl over the plate, say) for one or two frames only.
 
 `record_task_file` is the one writer of ``<out>/<suite>/<task>_demo.hdf5``: it builds the env, asks
 an episode function (the scripted motion of `demo_data`, the expert of `expert_data`) for one
@@ -14,6 +18,7 @@ attempt at a time and writes the kept ones, under a temporary name renamed when 
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -37,9 +42,32 @@ DEFAULT_RESOLUTION = {"raw": 128, "no_noops": 256}
 # create_dataset.py records with this camera order (it shows in env_args).
 DATASET_CAMERAS = ("robot0_eye_in_hand", "agentview")
 
+# LIBERO's collect_demonstration.py keeps recording this many steps after the goal is reached
+# (``task_completion_hold_count``), the goal held throughout.
+POST_SUCCESS_STEPS = 10
+
 # A motion: called with each observation, returns a 7-d action; ``length`` is its step budget and
-# ``stop_on_done`` (optional) ends the episode at the env's success.
-Rollout = Callable[[Any, "np.ndarray | None", Callable[[dict], Any]], "tuple[dict, Any]"]
+# ``stop_on_done`` (optional) ends the episode at the env's success (after ``post_success_steps``).
+Rollout = Callable[..., "tuple[dict, Any]"]
+
+
+class SuccessHold:
+    """When an episode that stops at success ends: `steps` steps after the goal is first reached, the
+    goal holding at each of them (LIBERO's ``task_completion_hold_count``; 0 = at the success step)."""
+
+    def __init__(self, steps: int):
+        if steps < 0:
+            raise ValueError(f"post_success_steps {steps}: expected >= 0")
+        self.steps = int(steps)
+        self.left = -1  # -1: goal not (or no longer) reached
+
+    def stop(self, done: bool) -> bool:
+        """Feed one executed step's success flag; True when the episode ends after it."""
+        if not done:
+            self.left = -1
+            return False
+        self.left = self.steps if self.left < 0 else self.left - 1
+        return self.left == 0
 
 
 def is_noop(action: np.ndarray, prev_action: np.ndarray | None) -> bool:
@@ -122,15 +150,18 @@ def _stack(steps: list[dict], states: list, actions: list) -> dict:
     return out
 
 
-def rollout_raw(env, init_state: np.ndarray | None, make_motion: Callable[[dict], Any]) -> tuple[dict, Any]:
+def rollout_raw(env, init_state: np.ndarray | None, make_motion: Callable[[dict], Any],
+                post_success_steps: int = POST_SUCCESS_STEPS) -> tuple[dict, Any]:
     """Record (state before, action, obs after) per step; drop the first CAP_INDEX steps (not
     rendered: `cameras_paused`).
 
-    The motion runs for ``motion.length`` steps, or until the env reports success when the
-    motion has ``stop_on_done`` set (the scripted expert: episodes end at ``done``)."""
+    The motion runs for ``motion.length`` steps or, when it has ``stop_on_done`` set (the scripted
+    expert), until the env's success has held for `post_success_steps` steps (`SuccessHold`).
+    ``demo["success"]``: the goal holds after the last recorded step."""
     inner = lenv.inner_env(env)
     obs = start_episode(env, init_state, render_last_settle=False)
     motion = make_motion(obs)
+    hold = SuccessHold(post_success_steps)
     states, actions, steps, done = [], [], [], False
     for t in range(motion.length):
         action = motion(obs)
@@ -139,31 +170,37 @@ def rollout_raw(env, init_state: np.ndarray | None, make_motion: Callable[[dict]
             obs, _, done, _ = env.step(action)
         actions.append(action)
         steps.append(obs_record(obs, inner) if t >= CAP_INDEX else None)
-        if done and getattr(motion, "stop_on_done", False):
+        if hold.stop(done) and getattr(motion, "stop_on_done", False):
             break
     demo = _stack(steps[CAP_INDEX:], states[CAP_INDEX:], actions[CAP_INDEX:])
     demo["success"] = bool(done)
     return demo, motion
 
 
-def rollout_no_noops(env, init_state: np.ndarray | None, make_motion: Callable[[dict], Any]) -> tuple[dict, Any]:
+def rollout_no_noops(env, init_state: np.ndarray | None, make_motion: Callable[[dict], Any],
+                     post_success_steps: int = POST_SUCCESS_STEPS) -> tuple[dict, Any]:
     """Record (state before, obs before, action); no-op actions are skipped, not executed.
 
-    Stops at success like `rollout_raw` when the motion has ``stop_on_done`` set."""
+    Stops at success like `rollout_raw` when the motion has ``stop_on_done`` set; the hold counts
+    executed steps, and a no-op while the goal holds ends the episode (the motion has stopped: a
+    finished expert sends zero motion, which would never be executed)."""
     inner = lenv.inner_env(env)
     obs = start_episode(env, init_state)
     motion = make_motion(obs)
+    hold = SuccessHold(post_success_steps)
     states, actions, steps, done, prev = [], [], [], False, None
     for _ in range(motion.length):
         action = motion(obs)
         if is_noop(action, prev):
+            if done and getattr(motion, "stop_on_done", False):
+                break
             continue
         states.append(lenv.sim_state(env))
         steps.append(obs_record(obs, inner))
         actions.append(action)
         obs, _, done, _ = env.step(action)
         prev = action
-        if done and getattr(motion, "stop_on_done", False):
+        if hold.stop(done) and getattr(motion, "stop_on_done", False):
             break
     demo = _stack(steps, states, actions)
     demo["success"] = bool(done)
@@ -301,10 +338,12 @@ def record_task_file(
     count_attempts: bool = False,
     overwrite: bool = True,
     progress: bool = True,
+    post_success_steps: int = POST_SUCCESS_STEPS,
 ) -> Path | None:
     """Write up to `episodes` demos of one task, calling ``episode(recording, attempt)`` for attempts
     0, 1, ... (at most `max_attempts`, default `episodes`), into ``<out>/<suite>/<task>_demo.hdf5``.
 
+    `post_success_steps` is the rollouts' (for motions that stop at success).
     ``generator`` and ``extra_args`` (with the common arguments) are stored as provenance;
     ``count_attempts`` also stores ``data.attrs["attempts"]``. Returns the path, or None when no
     attempt was kept (then no file is written).
@@ -312,6 +351,7 @@ def record_task_file(
     resolution = resolve_resolution(fmt, resolution)
     if episodes < 1:
         raise ValueError("episodes must be >= 1")
+    SuccessHold(post_success_steps)  # refuses a negative count before the env is built
     suite_obj = lenv.get_suite(suite)
     task = lenv.get_task(suite_obj, task_id)
     path = output_path(out, suite, task.name)
@@ -322,8 +362,9 @@ def record_task_file(
     env = lenv.make_env(suite_obj, task_id, resolution=resolution, seed=seed, camera_names=DATASET_CAMERAS,
                         ignore_done=True, reward_shaping=True)
     args = {"suite": suite, "task_id": task_id, "episodes": episodes, "format": fmt, "resolution": resolution,
-            "seed": seed, **extra_args}
-    rec = TaskRecording(env, suite_obj, task_id, task, init_states, ROLLOUTS[fmt], seed)
+            "seed": seed, "post_success_steps": int(post_success_steps), **extra_args}
+    rollout = functools.partial(ROLLOUTS[fmt], post_success_steps=post_success_steps)
+    rec = TaskRecording(env, suite_obj, task_id, task, init_states, rollout, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_path(path) as tmp:

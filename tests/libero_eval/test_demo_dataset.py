@@ -237,3 +237,18 @@ def test_only_stored_frames_are_rendered_and_they_are_unchanged(fmt, monkeypatch
     # stores the last one's), raw's first CAP_INDEX steps and set_init_state's observation.
     skipped = lenv.NUM_STEPS_WAIT + 1 + (rec.CAP_INDEX if fmt == "raw" else -1)
     assert plain_renders - paused_renders == len(rec.DATASET_CAMERAS) * skipped
+
+
+def test_success_hold_counts_like_libero_collect_demonstration():
+    """The episode ends N steps after the goal is reached, the goal holding at each; a lost goal
+    starts the count again; N = 0 ends at the success step."""
+    def end_step(flags, n):
+        hold = rec.SuccessHold(n)
+        return next((t for t, done in enumerate(flags) if hold.stop(done)), None)
+
+    assert end_step([0, 0, 1, 1, 1, 1], 0) == 2
+    assert end_step([0, 0, 1, 1, 1, 1], 3) == 5
+    assert end_step([0, 1, 1, 0, 1, 1, 1, 1], 3) == 7  # the goal was lost at step 3
+    assert end_step([0, 1, 1, 0, 1], 3) is None
+    with pytest.raises(ValueError, match="post_success_steps -1"):
+        rec.SuccessHold(-1)

@@ -40,3 +40,26 @@ def test_a_multitask_policy_is_scored_in_one_suite_run(tmp_path, tiny_encoders_d
     assert res["report"] == str(mdir / "report.md") and (mdir / "report.png").stat().st_size > 0
     assert "| libero_goal | 1 |" in report and "| libero_goal | 7 |" in report and "| mean |" in report
     assert json.loads((tmp_path / lb.STAGE_TIMES).read_text())["eval h8: 2 tasks x 2 trials"] > 0
+
+
+def test_demo_caches_and_runs_are_named_by_the_post_success_steps(tmp_path):
+    """Demos recorded with another post-success count are never reused silently: the cache and
+    run names carry the count (none for 0, the caches made before the option), and a cached file
+    recorded otherwise is refused with its path."""
+    import h5py
+
+    from configs.errors import UserError
+    from libero_eval.demos.recording import POST_SUCCESS_STEPS
+
+    cfg = {"dataset": {"action_encoding": "abs_goal"}}
+    args = lb.build_parser().parse_args([])
+    assert args.post_success_steps == POST_SUCCESS_STEPS == 10
+    assert lb.run_name(args, cfg, 100).endswith("_seed0_post10")
+    old = lb.build_parser().parse_args(["--post_success_steps", "0", "--multitask"])
+    assert lb.run_name(old, cfg, 100) == "raw_abs_goal_no_n40_s100_seed0_multitask"
+    path = tmp_path / "demo.hdf5"
+    with h5py.File(path, "w") as f:
+        f.create_group("data").attrs["generator_args"] = json.dumps({"seed": 0})  # written before the option
+    lb.check_cached_demos(path, 0)
+    with pytest.raises(UserError, match=f"{path}: recorded with post_success_steps 0, asked for 10"):
+        lb.check_cached_demos(path, 10)

@@ -67,6 +67,35 @@ def expert_files(tmp_path_factory):
     return raw, nn
 
 
+def test_demos_go_on_after_success_as_libero_records_them(expert_files, tmp_path):
+    """The same episode recorded to its first success step (post_success_steps 0) and with LIBERO's
+    10 steps after it: the same actions, 10 more of them, the release phase finished in them (the
+    gripper opened after carrying the bowl), and the goal holds at the end."""
+    raw, _ = expert_files
+    cut = med.make_task_file(SUITE, TASK, 1, tmp_path, fmt="raw", resolution=64, seed=3, progress=False,
+                             post_success_steps=0)
+    with h5py.File(raw, "r") as f, h5py.File(cut, "r") as g:
+        assert json.loads(f["data"].attrs["generator_args"])["post_success_steps"] == rec.POST_SUCCESS_STEPS == 10
+        assert json.loads(g["data"].attrs["generator_args"])["post_success_steps"] == 0
+        a10, a0 = f["data/demo_0/actions"][()], g["data/demo_0/actions"][()]
+        phases10 = [p for p, _ in json.loads(f["data/demo_0"].attrs["expert_phases"])]
+        phases0 = [p for p, _ in json.loads(g["data/demo_0"].attrs["expert_phases"])]
+        last_state = f["data/demo_0/states"][-1]
+        last_action = a10[-1]
+    assert len(a10) == len(a0) + 10
+    np.testing.assert_array_equal(a10[:len(a0)], a0)
+    assert "release" not in phases0 and "release" in phases10
+    assert np.all(a10[len(a0):, 6] == lenv.GRIPPER_OPEN)
+    env = lenv.make_env(SUITE, 1, use_camera_obs=False)  # task 1: TASK
+    try:
+        env.reset()
+        lenv.reset_to_state(env, last_state, lenv.GRIPPER_OPEN)
+        env.step(last_action)  # states[t] is the state before actions[t]
+        assert lenv.inner_env(env)._check_success()
+    finally:
+        lenv.close_env(env)
+
+
 def test_expert_dataset_layout_and_success(expert_files):
     raw, _ = expert_files
     assert raw == rec.output_path(raw.parents[1], SUITE, TASK) and raw.is_file()
