@@ -59,16 +59,9 @@ def steady_allocator() -> str:
     memory kept. By default its mmap threshold moves with the process's history, so the official
     runner's ~18 MB per-step K/V tensors are fresh zeroed pages in one process and reused heap in
     another: 878-1064 ms per chunk were measured for the same code. Both runners get the steady state."""
-    import ctypes
-    import ctypes.util
+    from utils import allocator
 
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        ok = libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)
-    except (OSError, AttributeError):
-        ok = False
-    return "glibc heap only, no trimming" if ok else "the platform's default (mallopt unavailable)"
+    return "glibc heap only, no trimming" if allocator.steady() else "the platform's default (mallopt unavailable)"
 
 
 def make_inputs(kw: dict, batch: int, lang_len: int, seed: int = 0) -> dict:

@@ -157,17 +157,14 @@ def release_memory() -> None:
     """Give a finished part's memory back before the next one starts: without it the process kept
     ~4-6 GB of freed 1B-size tensors in glibc's heap through the training part, whose subprocess then
     needed ~11 GB more (measured at full size on the CPU: 3.9 GB held during the empty ZeRO-3 part)."""
-    import ctypes
-    import ctypes.util
     import gc
+
+    from utils import allocator
 
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    allocator.trim()
 
 
 class Check:
