@@ -258,6 +258,7 @@ class EvalConfig:
     resolution: Optional[int]
     num_inference_steps: Optional[int]
     dtype: Optional[str]
+    compile: bool
     num_envs: int
     slots: str
     video: str

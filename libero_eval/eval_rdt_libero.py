@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
       help="default: dataset.instruction_source of the checkpoint (must match training)")
     a("--device", default=None, help="cuda / cuda:1 / cpu (default: cuda when available)")
     a("--dtype", default=None, choices=EVAL_DTYPES, help="default: bf16 on cuda, fp32 on cpu")
+    a("--compile", action="store_const", const=True, default=None,
+      help="torch.compile the diffusion network for sampling (eval.compile; inductor with frozen weights)")
     a("--num_inference_steps", type=int, default=None, help="DPM-Solver steps (default: the checkpoint's, 5)")
     a("--torch_threads", type=int, default=None, help="CPU threads of the policy (default on cpu: cores minus "
       "--num_envs, at least 1; oversubscribed cores make torch's thread pool spin and run ~100x slower)")
@@ -253,6 +255,7 @@ def run_settings(request: EvalRequest, ck, ecfg: EvalConfig, device: str) -> dic
         "num_steps_wait": lenv.NUM_STEPS_WAIT if ecfg.num_steps_wait is None else ecfg.num_steps_wait,
         "resolution": resolution,
         "dtype": ecfg.dtype or ("bfloat16" if device.startswith("cuda") else "float32"),
+        "compile": bool(ecfg.compile),
         "num_inference_steps": ecfg.num_inference_steps or ck.config.model.noise_scheduler.num_inference_timesteps,
         "instruction_source": request.instruction_source or ck.config.dataset.instruction_source,
     }
@@ -325,12 +328,17 @@ def load_policy(request: EvalRequest, ck, settings: dict, device: str):
     from policy.rdt_policy import RDTPolicy
 
     try:
-        return RDTPolicy.from_pretrained(ck.weights, device, vision_encoder=request.vision_encoder,
-                                         text_encoder=request.text_encoder, lang_embed_dir=request.lang_embed_dir,
-                                         dtype=settings["dtype"], num_inference_steps=settings["num_inference_steps"],
-                                         resolved=ck)
+        policy = RDTPolicy.from_pretrained(ck.weights, device, vision_encoder=request.vision_encoder,
+                                           text_encoder=request.text_encoder, lang_embed_dir=request.lang_embed_dir,
+                                           dtype=settings["dtype"], num_inference_steps=settings["num_inference_steps"],
+                                           resolved=ck)
     except (PolicyError, CheckpointError, OSError) as exc:
         raise EvalInputError(str(exc)) from None
+    if settings.get("compile"):
+        policy.runner.compile_for_inference()
+        log.info("diffusion network compiled for sampling (inductor, frozen weights): the first chunk of each "
+                 "batch size compiles")
+    return policy
 
 
 def prepare_run(request: EvalRequest, ck, ecfg: EvalConfig, tasks: dict, settings: dict, seeds: Sequence[int], device: str,

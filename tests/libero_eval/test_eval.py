@@ -494,3 +494,20 @@ def test_report_logs_to_wandb_offline(tmp_path, monkeypatch):
     rate = data["columns"].index("success_rate")
     assert [r[rate] for r in data["data"]] == ["0.6667", "0.6667"]  # the task and its suite mean
     assert list((runs[0] / "files" / "media" / "images").glob("report_*.png"))
+
+
+@pytest.mark.parametrize("argv, compiled", [([], False), (["--compile"], True),
+                                            (["--set", "eval.compile=true"], True)])
+def test_compile_reaches_the_runner(tiny_ckpt, argv, compiled):
+    """``--compile`` / ``eval.compile`` makes the evaluated policy sample through the runner's
+    compiled network (``compile_for_inference``: what gpu_check and bench_official measure); off by
+    default. Nothing is compiled here (that happens at the first chunk)."""
+    from libero_eval.settings import EvalRequest
+
+    request = EvalRequest.from_args(ev.build_parser().parse_args(["--checkpoint", str(tiny_ckpt), *argv]))
+    ck = ev.open_checkpoint(request)
+    ecfg = request.applied_to(ck.config).eval
+    settings = ev.run_settings(request, ck, ecfg, "cpu")
+    assert settings["compile"] is compiled
+    policy = ev.load_policy(request, ck, settings, "cpu")
+    assert (policy.runner._compiled_model is not None) is compiled
