@@ -209,7 +209,7 @@ def check_cached_demos(path: Path, post_success_steps: int) -> None:
         recorded = int(json.loads(f["data"].attrs.get("generator_args", "{}")).get("post_success_steps", 0))
     if recorded != post_success_steps:
         raise UserError(f"{path}: recorded with post_success_steps {recorded}, asked for {post_success_steps}; "
-                        "move the file away or pass --post_success_steps {recorded}".replace("{recorded}", str(recorded)))
+                        f"move the file away or pass --post_success_steps {recorded}")
 
 
 def expert_success(task: Task, trials: int, cache: Path, run_dir: Path | None = None) -> dict:
