@@ -334,7 +334,7 @@ def load_policy(request: EvalRequest, ck, settings: dict, device: str):
                                            resolved=ck)
     except (PolicyError, CheckpointError, OSError) as exc:
         raise EvalInputError(str(exc)) from None
-    if settings.get("compile"):
+    if settings["compile"]:
         policy.runner.compile_for_inference()
         log.info("diffusion network compiled for sampling (inductor, frozen weights): the first chunk of each "
                  "batch size compiles")

@@ -24,10 +24,13 @@ def libc() -> ctypes.CDLL | None:
 def trim() -> bool:
     """Return the heap's free memory to the system (``malloc_trim(0)``); False off glibc."""
     lib = libc()
-    try:
-        return bool(lib is not None and lib.malloc_trim(0) is not None)
-    except AttributeError:
+    if lib is None:
         return False
+    try:
+        lib.malloc_trim(0)
+    except AttributeError:  # a C library without malloc_trim (not glibc)
+        return False
+    return True
 
 
 def steady() -> bool:
