@@ -28,6 +28,17 @@ TASKS: dict[tuple[str, str], PlanBuilder] = {
 }
 
 
+# A plan absent from its module's ``REVISIONS``, and demos or figures from before revisions existed.
+FIRST_REVISION = 1
+
+
+def plan_revision(suite: str, task_name: str) -> int:
+    """The revision of a task's plan (its module's ``REVISIONS``, `FIRST_REVISION` when absent): demos
+    and expert figures carry it, so that caches made by an older plan are recognised as stale."""
+    check_supported(suite, task_name)
+    return int(getattr(PLAN_MODULES[suite], "REVISIONS", {}).get(task_name, FIRST_REVISION))
+
+
 def supported_tasks(suite: str) -> list[str]:
     return [name for (s, name) in TASKS if s == suite]
 

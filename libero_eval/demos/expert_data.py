@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from libero_eval import env as lenv
-from libero_eval.demos.expert import check_supported, make_expert, resolve_task
-from libero_eval.demos.recording import POST_SUCCESS_STEPS, Episode, TaskRecording, record_task_file
+from libero_eval.demos.expert import FIRST_REVISION, check_supported, make_expert, plan_revision, resolve_task
+from libero_eval.demos.recording import (POST_SUCCESS_STEPS, Episode, TaskRecording, output_path, record_task_file,
+                                        stored_generator_args)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,11 @@ def expert_episode(suite: str, task_name: str, min_dists: list[float]):
     return episode
 
 
+def stored_plan_revision(path: str | Path) -> int:
+    """The expert plan revision a demo file was recorded with (files from before revisions: the first)."""
+    return int(stored_generator_args(path).get("plan_revision", FIRST_REVISION))
+
+
 def make_task_file(
     suite: str,
     task: str | int,
@@ -123,10 +129,17 @@ def make_task_file(
     task_id = resolve_task(suite_obj, task)
     name = lenv.get_task(suite_obj, task_id).name
     check_supported(suite, name)
+    revision = plan_revision(suite, name)
+    existing = output_path(out, suite, name)
+    stored = stored_plan_revision(existing) if not overwrite and existing.is_file() else revision
+    if stored != revision:
+        log.warning("%s was recorded by revision %d of the plan, which is now at %d: stale, kept as it is "
+                    "(record it again without --no_overwrite)", existing, stored, revision)
     min_dists: list[float] = []
+    extra = {"max_attempts": max_attempts, "reset": "random", "plan_revision": revision}
     path = record_task_file(
         suite, task_id, out, expert_episode(suite, name, min_dists), episodes=episodes, generator=GENERATOR,
-        extra_args={"max_attempts": max_attempts, "reset": "random"}, max_attempts=max_attempts, fmt=fmt,
+        extra_args=extra, max_attempts=max_attempts, fmt=fmt,
         resolution=resolution, seed=seed, count_attempts=True, overwrite=overwrite, progress=progress,
         post_success_steps=post_success_steps)
     if min_dists:

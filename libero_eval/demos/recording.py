@@ -262,6 +262,12 @@ def file_attrs(env, suite, task_id: int, task, resolution: int, fmt: str, seed: 
     }
 
 
+def stored_generator_args(path: str | Path) -> dict:
+    """The ``generator_args`` a demo file was recorded with (`file_attrs`; {} for files without)."""
+    with h5py.File(path, "r") as f:
+        return json.loads(f["data"].attrs.get("generator_args", "{}"))
+
+
 def write_demo(grp: h5py.Group, demo: dict, model_xml: str, extra_attrs: dict) -> int:
     """One ``demo_i`` group; returns its number of samples."""
     n = len(demo["actions"])
@@ -356,7 +362,7 @@ def record_task_file(
     task = lenv.get_task(suite_obj, task_id)
     path = output_path(out, suite, task.name)
     if path.exists() and not overwrite:
-        log.info("%s exists, skipping (use --overwrite)", path)
+        log.info("%s exists, skipping (overwrite=False: --no_overwrite)", path)
         return path
     init_states = lenv.get_task_init_states(suite_obj, task_id)
     env = lenv.make_env(suite_obj, task_id, resolution=resolution, seed=seed, camera_names=DATASET_CAMERAS,
