@@ -48,6 +48,7 @@ class Task:
     suite: str
     name: str
     task_id: int
+    plan_revision: int  # of the scripted expert's plan that records its demos
     demo_file: Path | None = None
     results: dict = field(default_factory=dict)
 
@@ -113,16 +114,21 @@ def resolve_tasks(specs: Sequence[str]) -> list[Task]:
         name = lenv.get_task(suite_obj, task_id).name
         if (suite, name) not in se.TASKS:
             raise UserError(f"--tasks {spec}: no scripted expert; supported: {sorted('/'.join(k) for k in se.TASKS)}")
-        tasks.append(Task(suite, name, task_id))
+        tasks.append(Task(suite, name, task_id, se.plan_revision(suite, name)))
     return tasks
 
 
-def run_name(args, cfg: dict, steps: int) -> str:
+def run_name(args, cfg: dict, steps: int, tasks: Sequence[Task]) -> str:
+    """The run folder's name: what decides its checkpoints and results. The tasks' expert plan
+    revisions appear (``_rev2-1-1-2``, in task order) once any plan is past its first revision, so a
+    run trained on an older plan's demos is not resumed."""
     enc = cfg["dataset"]["action_encoding"]
     sets = "".join("_" + s.replace("=", "-").split(".")[-1] for s in args.set if "action_encoding" not in s)
     mt = "_multitask" if args.multitask else ""
+    revs = [t.plan_revision for t in tasks]
+    rev = "_rev" + "-".join(map(str, revs)) if any(r != 1 for r in revs) else ""
     return (f"{args.format}_{enc}_{args.mixed_precision}_n{args.episodes}_s{steps}_seed{args.seed}"
-            f"{post_suffix(args)}{mt}{sets}")
+            f"{post_suffix(args)}{mt}{rev}{sets}")
 
 
 def post_suffix(args) -> str:
@@ -132,10 +138,12 @@ def post_suffix(args) -> str:
 
 def record_stage(run_dir: Path, what: str, seconds: float) -> None:
     """Wall time of a finished stage, kept in ``<run>/stage_times.json`` across resumed invocations
-    (a stage skipped because its output is cached keeps the time it took when it ran)."""
+    and summed over them: an evaluation that resumes from its cached rows adds the time of the part
+    it ran (replacing would report a resumed 200-trial evaluation as its last few seconds); a stage
+    skipped because its output is cached records nothing and keeps the time it took when it ran."""
     path = run_dir / STAGE_TIMES
     times = json.loads(path.read_text()) if path.is_file() else {}
-    times[what] = round(seconds, 1)
+    times[what] = round(times.get(what, 0.0) + seconds, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(times, indent=2))
 
@@ -190,6 +198,7 @@ def ensure_demos(tasks: list[Task], args, cache: Path, logs: Path) -> None:
         t.demo_file = output_path(out, t.suite, t.name)
         if t.demo_file.is_file():
             check_cached_demos(t.demo_file, args.post_success_steps)
+            set_aside_stale_demos(t.demo_file, t.plan_revision)
     for suite in dict.fromkeys(t.suite for t in tasks):
         missing = [t.name for t in tasks if t.suite == suite and not t.demo_file.is_file()]
         if missing:
@@ -203,13 +212,25 @@ def ensure_demos(tasks: list[Task], args, cache: Path, logs: Path) -> None:
 def check_cached_demos(path: Path, post_success_steps: int) -> None:
     """A cached demo file must have been recorded with the requested post-success steps (files
     written before the option existed ended at success: 0)."""
-    import h5py
+    from libero_eval.demos.recording import stored_generator_args
 
-    with h5py.File(path, "r") as f:
-        recorded = int(json.loads(f["data"].attrs.get("generator_args", "{}")).get("post_success_steps", 0))
+    recorded = int(stored_generator_args(path).get("post_success_steps", 0))
     if recorded != post_success_steps:
         raise UserError(f"{path}: recorded with post_success_steps {recorded}, asked for {post_success_steps}; "
                         f"move the file away or pass --post_success_steps {recorded}")
+
+
+def set_aside_stale_demos(path: Path, current: int) -> None:
+    """A cached demo file recorded by another revision than its task's plan's `current` one is
+    renamed ``<name>.rev<N>.hdf5`` (kept, not deleted) and logged, so the task is recorded again."""
+    from libero_eval.demos.expert_data import stored_plan_revision
+
+    stored = stored_plan_revision(path)
+    if stored != current:
+        aside = path.with_name(f"{path.stem}.rev{stored}{path.suffix}")
+        path.replace(aside)
+        log.warning("%s: recorded by revision %d of the expert plan, now %d; moved to %s, recording again",
+                    path, stored, current, aside.name)
 
 
 def expert_success(task: Task, trials: int, cache: Path, run_dir: Path | None = None) -> dict:
@@ -217,11 +238,16 @@ def expert_success(task: Task, trials: int, cache: Path, run_dir: Path | None = 
     from libero_eval.demos import expert as se
 
     f = cache / "expert_success" / f"{task.suite}__{task.name}__{trials}.json"
+    revision = task.plan_revision
     if f.is_file():
-        return json.loads(f.read_text())
+        cached = json.loads(f.read_text())
+        measured_with = cached.get("plan_revision", se.FIRST_REVISION)
+        if measured_with == revision:
+            return cached
+        log.info("%s: measured with revision %d of the plan, now %d; measuring again", f, measured_with, revision)
     t0 = time.perf_counter()
     r = se.evaluate(task.suite, task.task_id, n_init=trials)
-    res = {"successes": r["successes"], "n": r["episodes"]}
+    res = {"successes": r["successes"], "n": r["episodes"], "plan_revision": revision}
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(json.dumps(res))
     log.info("%-44s %6.0f s", f"expert on {trials} init states: {task.name}", time.perf_counter() - t0)
@@ -439,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = resolve_tasks(args.tasks)
     if args.swap < 0 or args.swap and not (args.multitask and len(tasks) > 1 and len({t.suite for t in tasks}) == 1):
         raise UserError(f"--swap {args.swap}: needs --multitask and at least 2 --tasks of one suite, and N >= 0")
-    run_dir = Path(args.out or f"outs/bench_learning/{run_name(args, cfg, steps)}")
+    run_dir = Path(args.out or f"outs/bench_learning/{run_name(args, cfg, steps, tasks)}")
     cache, logs = Path(args.cache), run_dir / "logs"
     t0 = time.perf_counter()
     ensure_encoders(cfg, logs)

@@ -16,8 +16,8 @@ def test_stage_times_survive_a_resumed_run_and_include_per_task_folders(tmp_path
     lb.record_stage(tmp_path, "train 10 steps", 12.34)
     lb.record_stage(tmp_path, "eval h8: 2 tasks x 1 trials", 5.0)
     lb.record_stage(tmp_path / "turn_on_the_stove", "train 10 steps", 7.0)
-    lb.record_stage(tmp_path, "train 10 steps", 13.0)  # a rerun of the stage replaces its time
-    assert lb.stage_times(tmp_path) == {"train 10 steps": 13.0, "eval h8: 2 tasks x 1 trials": 5.0,
+    lb.record_stage(tmp_path, "eval h8: 2 tasks x 1 trials", 0.5)  # resumed from its cached rows: adds
+    assert lb.stage_times(tmp_path) == {"train 10 steps": 12.3, "eval h8: 2 tasks x 1 trials": 5.5,
                                         "turn_on_the_stove: train 10 steps": 7.0}
 
 
@@ -54,12 +54,53 @@ def test_demo_caches_and_runs_are_named_by_the_post_success_steps(tmp_path):
     cfg = {"dataset": {"action_encoding": "abs_goal"}}
     args = lb.build_parser().parse_args([])
     assert args.post_success_steps == POST_SUCCESS_STEPS == 10
-    assert lb.run_name(args, cfg, 100).endswith("_seed0_post10")
+    assert lb.run_name(args, cfg, 100, []).endswith("_seed0_post10")
     old = lb.build_parser().parse_args(["--post_success_steps", "0", "--multitask"])
-    assert lb.run_name(old, cfg, 100) == "raw_abs_goal_no_n40_s100_seed0_multitask"
+    assert lb.run_name(old, cfg, 100, []) == "raw_abs_goal_no_n40_s100_seed0_multitask"
     path = tmp_path / "demo.hdf5"
     with h5py.File(path, "w") as f:
         f.create_group("data").attrs["generator_args"] = json.dumps({"seed": 0})  # written before the option
     lb.check_cached_demos(path, 0)
     with pytest.raises(UserError, match=f"{path}: recorded with post_success_steps 0, asked for 10"):
         lb.check_cached_demos(path, 10)
+
+
+def test_demos_and_runs_of_an_older_expert_plan_are_not_reused(tmp_path, monkeypatch, caplog):
+    """A plan's revision (libero_eval.demos.expert.plan_revision) names the run once past 1, a cached
+    demo file of an older revision is set aside (kept) so the task is recorded again, and a cached
+    expert figure of an older revision is measured again."""
+    import h5py
+
+    from libero_eval.demos import expert as se
+
+    cfg = {"dataset": {"action_encoding": "abs_goal"}}
+    args = lb.build_parser().parse_args(["--multitask"])
+    plate, stove = (lb.Task("libero_goal", "put_the_bowl_on_the_plate", 8, 2),
+                    lb.Task("libero_goal", "turn_on_the_stove", 7, 1))
+    assert lb.run_name(args, cfg, 100, [plate, stove]).endswith("_seed0_post10_multitask_rev2-1")
+    assert lb.run_name(args, cfg, 100, [stove]).endswith("_seed0_post10_multitask")
+    assert lb.resolve_tasks(["libero_goal/8"])[0].plan_revision == se.plan_revision("libero_goal", plate.name) == 2
+
+    def demo_file(name, generator_args):
+        path = tmp_path / name
+        with h5py.File(path, "w") as f:
+            f.create_group("data").attrs["generator_args"] = json.dumps(generator_args)
+        return path
+
+    old = demo_file("put_the_bowl_on_the_plate_demo.hdf5", {"seed": 0})  # before revisions: 1
+    with caplog.at_level("WARNING"):
+        lb.set_aside_stale_demos(old, plate.plan_revision)
+    assert not old.exists() and (tmp_path / "put_the_bowl_on_the_plate_demo.rev1.hdf5").is_file()
+    assert "revision 1 of the expert plan, now 2" in caplog.text
+    current = demo_file("turn_on_the_stove_demo.hdf5", {"plan_revision": 1})
+    lb.set_aside_stale_demos(current, stove.plan_revision)
+    assert current.is_file()
+
+    calls = []
+    monkeypatch.setattr(se, "evaluate", lambda suite, task_id, n_init: calls.append(task_id) or
+                        {"successes": n_init, "episodes": n_init})
+    cached = tmp_path / "expert_success" / "libero_goal__put_the_bowl_on_the_plate__4.json"
+    cached.parent.mkdir()
+    cached.write_text(json.dumps({"successes": 1, "n": 4}))  # measured before revisions
+    assert lb.expert_success(plate, 4, tmp_path) == {"successes": 4, "n": 4, "plan_revision": 2}
+    assert lb.expert_success(plate, 4, tmp_path)["successes"] == 4 and calls == [8]
