@@ -58,7 +58,7 @@ class Task:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from libero_eval.demos.recording import POST_SUCCESS_STEPS
+    from libero_eval.demos.recording import POST_SUCCESS_STEPS, ROBOT_INIT_NOISE
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--post_success_steps", type=int, default=POST_SUCCESS_STEPS,
                     help="demo steps recorded after the goal is reached (LIBERO's demos: 10; 0 = end at success, "
                          "the demos of runs before 2026-12-05)")
+    ap.add_argument("--robot_init_noise", type=float, default=ROBOT_INIT_NOISE,
+                    help="std (rad) of the noise on each arm joint at a demo's reset, as in LIBERO's init states "
+                         "(0 = every demo from the nominal arm pose, the demos of runs before 2026-12-05)")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: train.max_train_steps)")
     ap.add_argument("--trials", type=int, default=20, help="init states per task and horizon (--full: 50)")
     ap.add_argument("--full", action="store_true", help="all 50 init states")
@@ -128,12 +131,14 @@ def run_name(args, cfg: dict, steps: int, tasks: Sequence[Task]) -> str:
     revs = [t.plan_revision for t in tasks]
     rev = "_rev" + "-".join(map(str, revs)) if any(r != 1 for r in revs) else ""
     return (f"{args.format}_{enc}_{args.mixed_precision}_n{args.episodes}_s{steps}_seed{args.seed}"
-            f"{post_suffix(args)}{mt}{rev}{sets}")
+            f"{demo_suffix(args)}{mt}{rev}{sets}")
 
 
-def post_suffix(args) -> str:
-    """Names of demo caches and runs carry the post-success steps (none for 0: the older caches)."""
-    return f"_post{args.post_success_steps}" if args.post_success_steps else ""
+def demo_suffix(args) -> str:
+    """Names of demo caches and runs carry the post-success steps and the arm's reset noise (none
+    for 0: the older caches, recorded before either option existed)."""
+    post = f"_post{args.post_success_steps}" if args.post_success_steps else ""
+    return post + (f"_qnoise{args.robot_init_noise:g}" if args.robot_init_noise else "")
 
 
 def record_stage(run_dir: Path, what: str, seconds: float) -> None:
@@ -193,31 +198,33 @@ def ensure_demos(tasks: list[Task], args, cache: Path, logs: Path) -> None:
     the missing ones of a suite in one call, ``--num_envs`` tasks at a time."""
     from libero_eval.demos.recording import output_path
 
-    out = cache / f"{args.format}_n{args.episodes}_seed{args.seed}{post_suffix(args)}"
+    out = cache / f"{args.format}_n{args.episodes}_seed{args.seed}{demo_suffix(args)}"
     for t in tasks:
         t.demo_file = output_path(out, t.suite, t.name)
         if t.demo_file.is_file():
-            check_cached_demos(t.demo_file, args.post_success_steps)
+            check_cached_demos(t.demo_file, args.post_success_steps, args.robot_init_noise)
             set_aside_stale_demos(t.demo_file, t.plan_revision)
     for suite in dict.fromkeys(t.suite for t in tasks):
         missing = [t.name for t in tasks if t.suite == suite and not t.demo_file.is_file()]
         if missing:
             run([sys.executable, "-m", "scripts.make_expert_dataset", "--suite", suite, "--tasks", *missing,
                  "--episodes", str(args.episodes), "--format", args.format, "--seed", str(args.seed),
-                 "--post_success_steps", str(args.post_success_steps),
+                 "--post_success_steps", str(args.post_success_steps), "--robot_init_noise", str(args.robot_init_noise),
                  "--out", str(out), "--workers", str(args.num_envs), "--no_progress"],
                 logs / f"demos_{suite}.log", f"{args.episodes} expert demos each: {', '.join(missing)}")
 
 
-def check_cached_demos(path: Path, post_success_steps: int) -> None:
-    """A cached demo file must have been recorded with the requested post-success steps (files
-    written before the option existed ended at success: 0)."""
+def check_cached_demos(path: Path, post_success_steps: int, robot_init_noise: float) -> None:
+    """A cached demo file must have been recorded with the requested post-success steps and arm
+    reset noise (files written before either option existed: 0)."""
     from libero_eval.demos.recording import stored_generator_args
 
-    recorded = int(stored_generator_args(path).get("post_success_steps", 0))
-    if recorded != post_success_steps:
-        raise UserError(f"{path}: recorded with post_success_steps {recorded}, asked for {post_success_steps}; "
-                        f"move the file away or pass --post_success_steps {recorded}")
+    stored = stored_generator_args(path)
+    for flag, asked, recorded in (("post_success_steps", post_success_steps, int(stored.get("post_success_steps", 0))),
+                                  ("robot_init_noise", robot_init_noise, float(stored.get("robot_init_noise", 0.0)))):
+        if recorded != asked:
+            raise UserError(f"{path}: recorded with {flag} {recorded:g}, asked for {asked:g}; "
+                            f"move the file away or pass --{flag} {recorded:g}")
 
 
 def set_aside_stale_demos(path: Path, current: int) -> None:
@@ -462,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     trials = 50 if args.full else args.trials
     if args.post_success_steps < 0:
         raise UserError(f"--post_success_steps {args.post_success_steps}: expected >= 0")
+    if not args.robot_init_noise >= 0:
+        raise UserError(f"--robot_init_noise {args.robot_init_noise}: expected >= 0 (rad)")
     tasks = resolve_tasks(args.tasks)
     if args.swap < 0 or args.swap and not (args.multitask and len(tasks) > 1 and len({t.suite for t in tasks}) == 1):
         raise UserError(f"--swap {args.swap}: needs --multitask and at least 2 --tasks of one suite, and N >= 0")

@@ -3,7 +3,8 @@ resets (never the benchmark's init states), recorded in LIBERO's HDF5 layout.
 
 Episodes end ``--post_success_steps`` steps after the env's ``done`` (the goal held through them, as
 LIBERO's collect_demonstration.py records); only successful ones are kept, until ``--episodes`` demos
-(at most ``--max_attempts`` tries). ``--format raw`` (128 px, LIBERO create_dataset layout, obs
+(at most ``--max_attempts`` tries). The arm's joints start scattered by ``--robot_init_noise`` rad,
+as in the benchmark's init states. ``--format raw`` (128 px, LIBERO create_dataset layout, obs
 after action, cap_index 5) or ``no_noops`` (256 px, OpenVLA regeneration layout, obs before
 action). The code is `libero_eval.demos.expert_data`.
 
@@ -27,7 +28,7 @@ from configs.suites import LIBERO_SUITES, check_suite
 from libero_eval import env as lenv
 from libero_eval.demos.expert import supported_tasks
 from libero_eval.demos.expert_data import make_task_files
-from libero_eval.demos.recording import FORMATS, POST_SUCCESS_STEPS
+from libero_eval.demos.recording import FORMATS, POST_SUCCESS_STEPS, ROBOT_INIT_NOISE
 
 log = logging.getLogger("make_expert_dataset")
 
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--post_success_steps", type=int, default=POST_SUCCESS_STEPS,
                     help="steps recorded after the goal is reached, the goal held (LIBERO's collect_demonstration.py: "
                          "10; 0 = end at the success step)")
+    ap.add_argument("--robot_init_noise", type=float, default=ROBOT_INIT_NOISE,
+                    help="std (rad) of the Gaussian noise on each arm joint at a reset, robosuite's default, which "
+                         "LIBERO's init states show; 0 = every demo from the nominal arm pose")
     ap.add_argument("--no_overwrite", action="store_true", help="skip tasks whose file already exists")
     ap.add_argument("--workers", type=int, default=1,
                     help="tasks recorded at once, one process (and about one core) each")
@@ -66,9 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--workers {args.workers}: expected at least 1")
         if args.post_success_steps < 0:
             raise ValueError(f"--post_success_steps {args.post_success_steps}: expected >= 0")
+        if not args.robot_init_noise >= 0:
+            raise ValueError(f"--robot_init_noise {args.robot_init_noise}: expected >= 0 (rad)")
         paths = make_task_files(args.suite, tasks, args.episodes, args.out, workers=args.workers, fmt=args.format,
                                 resolution=args.resolution, seed=args.seed, max_attempts=args.max_attempts,
-                                post_success_steps=args.post_success_steps,
+                                post_success_steps=args.post_success_steps, robot_init_noise=args.robot_init_noise,
                                 overwrite=not args.no_overwrite, progress=not args.no_progress)
     except (ValueError, lenv.RenderBackendError) as exc:
         log.error("%s", exc)

@@ -5,7 +5,9 @@ is the CLI).
 - Every episode starts from a *randomised* reset: ``env.reset()`` samples new object placements
   from the task's BDDL regions (seeded per attempt from ``seed``); the benchmark's fixed init
   states (the test set) are never used. Each demo stores the distance of its object placement to
-  the nearest benchmark init state (``min_init_state_dist``) so this can be checked.
+  the nearest benchmark init state (``min_init_state_dist``) so this can be checked. The arm starts
+  with its joints scattered as in the benchmark init states (``robot_init_noise``, 0.02 rad:
+  `recording.ROBOT_INIT_NOISE`), not from the one nominal pose.
 - Episodes end ``post_success_steps`` (10) steps after the env's ``done`` (task success), the goal
   held through them, as LIBERO's own demos do (`recording.SuccessHold`); only successful episodes are
   kept, until ``episodes`` demos are collected (at most ``max_attempts``).
@@ -23,7 +25,7 @@ import numpy as np
 
 from libero_eval import env as lenv
 from libero_eval.demos.expert import FIRST_REVISION, check_supported, make_expert, plan_revision, resolve_task
-from libero_eval.demos.recording import (POST_SUCCESS_STEPS, Episode, TaskRecording, output_path, record_task_file,
+from libero_eval.demos.recording import (POST_SUCCESS_STEPS, ROBOT_INIT_NOISE, Episode, TaskRecording, output_path, record_task_file,
                                         stored_generator_args)
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,7 @@ def make_task_file(
     overwrite: bool = True,
     progress: bool = True,
     post_success_steps: int = POST_SUCCESS_STEPS,
+    robot_init_noise: float = ROBOT_INIT_NOISE,
 ) -> Path | None:
     """Record `episodes` successful expert demos of one task into ``<out>/<suite>/<task>_demo.hdf5``.
 
@@ -141,7 +144,7 @@ def make_task_file(
         suite, task_id, out, expert_episode(suite, name, min_dists), episodes=episodes, generator=GENERATOR,
         extra_args=extra, max_attempts=max_attempts, fmt=fmt,
         resolution=resolution, seed=seed, count_attempts=True, overwrite=overwrite, progress=progress,
-        post_success_steps=post_success_steps)
+        post_success_steps=post_success_steps, robot_init_noise=robot_init_noise)
     if min_dists:
         log.info("%s/%s: object placements vs benchmark init states: min distance %.4f m", suite, name,
                  min(min_dists))

@@ -46,6 +46,13 @@ DATASET_CAMERAS = ("robot0_eye_in_hand", "agentview")
 # (``task_completion_hold_count``), the goal held throughout.
 POST_SUCCESS_STEPS = 10
 
+# rad, the std of Gaussian noise on each arm joint at a randomised reset: robosuite's "default"
+# initialization noise. LIBERO's init states carry it (their arm joints scatter about init_qpos with
+# a std of 0.016-0.021 rad per joint in libero_goal task 7 and libero_object task 1, so the gripper
+# starts up to ~3 cm from its nominal pose), but LIBERO's ControlEnv passes None: without this every
+# demo would start from the one arm pose that no benchmark init state has.
+ROBOT_INIT_NOISE = 0.02
+
 # A motion: called with each observation, returns a 7-d action; ``length`` is its step budget and
 # ``stop_on_done`` (optional) ends the episode at the env's success (after ``post_success_steps``).
 Rollout = Callable[..., "tuple[dict, Any]"]
@@ -345,11 +352,16 @@ def record_task_file(
     overwrite: bool = True,
     progress: bool = True,
     post_success_steps: int = POST_SUCCESS_STEPS,
+    robot_init_noise: float,
 ) -> Path | None:
     """Write up to `episodes` demos of one task, calling ``episode(recording, attempt)`` for attempts
     0, 1, ... (at most `max_attempts`, default `episodes`), into ``<out>/<suite>/<task>_demo.hdf5``.
 
-    `post_success_steps` is the rollouts' (for motions that stop at success).
+    `post_success_steps` is the rollouts' (for motions that stop at success). `robot_init_noise`
+    (rad) scatters the arm's joints at each ``env.reset()``: `ROBOT_INIT_NOISE` for episodes that
+    start from a randomised reset, 0 for episodes that jump to a benchmark init state (the arm pose
+    is then the state's, and the noise would only move the controller's nullspace target, which is
+    not in the state, away from the nominal pose LIBERO's evaluation has).
     ``generator`` and ``extra_args`` (with the common arguments) are stored as provenance;
     ``count_attempts`` also stores ``data.attrs["attempts"]``. Returns the path, or None when no
     attempt was kept (then no file is written).
@@ -358,6 +370,8 @@ def record_task_file(
     if episodes < 1:
         raise ValueError("episodes must be >= 1")
     SuccessHold(post_success_steps)  # refuses a negative count before the env is built
+    if not robot_init_noise >= 0:
+        raise ValueError(f"robot_init_noise {robot_init_noise}: expected >= 0 (rad)")
     suite_obj = lenv.get_suite(suite)
     task = lenv.get_task(suite_obj, task_id)
     path = output_path(out, suite, task.name)
@@ -366,9 +380,11 @@ def record_task_file(
         return path
     init_states = lenv.get_task_init_states(suite_obj, task_id)
     env = lenv.make_env(suite_obj, task_id, resolution=resolution, seed=seed, camera_names=DATASET_CAMERAS,
-                        ignore_done=True, reward_shaping=True)
+                        ignore_done=True, reward_shaping=True,
+                        initialization_noise={"magnitude": float(robot_init_noise), "type": "gaussian"})
     args = {"suite": suite, "task_id": task_id, "episodes": episodes, "format": fmt, "resolution": resolution,
-            "seed": seed, "post_success_steps": int(post_success_steps), **extra_args}
+            "seed": seed, "post_success_steps": int(post_success_steps), "robot_init_noise": float(robot_init_noise),
+            **extra_args}
     rollout = functools.partial(ROLLOUTS[fmt], post_success_steps=post_success_steps)
     rec = TaskRecording(env, suite_obj, task_id, task, init_states, rollout, seed)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,27 +42,31 @@ def test_a_multitask_policy_is_scored_in_one_suite_run(tmp_path, tiny_encoders_d
     assert json.loads((tmp_path / lb.STAGE_TIMES).read_text())["eval h8: 2 tasks x 2 trials"] > 0
 
 
-def test_demo_caches_and_runs_are_named_by_the_post_success_steps(tmp_path):
-    """Demos recorded with another post-success count are never reused silently: the cache and
-    run names carry the count (none for 0, the caches made before the option), and a cached file
-    recorded otherwise is refused with its path."""
+def test_demo_caches_and_runs_are_named_by_the_post_success_steps_and_arm_noise(tmp_path):
+    """Demos recorded with another post-success count or arm reset noise are never reused silently:
+    the cache and run names carry both (none for 0, the caches made before the options), and a
+    cached file recorded otherwise is refused with its path."""
     import h5py
 
     from configs.errors import UserError
-    from libero_eval.demos.recording import POST_SUCCESS_STEPS
+    from libero_eval.demos.recording import POST_SUCCESS_STEPS, ROBOT_INIT_NOISE
 
     cfg = {"dataset": {"action_encoding": "abs_goal"}}
     args = lb.build_parser().parse_args([])
     assert args.post_success_steps == POST_SUCCESS_STEPS == 10
-    assert lb.run_name(args, cfg, 100, []).endswith("_seed0_post10")
-    old = lb.build_parser().parse_args(["--post_success_steps", "0", "--multitask"])
+    assert args.robot_init_noise == ROBOT_INIT_NOISE == 0.02
+    assert lb.run_name(args, cfg, 100, []).endswith("_seed0_post10_qnoise0.02")
+    old = lb.build_parser().parse_args(["--post_success_steps", "0", "--robot_init_noise", "0", "--multitask"])
     assert lb.run_name(old, cfg, 100, []) == "raw_abs_goal_no_n40_s100_seed0_multitask"
     path = tmp_path / "demo.hdf5"
     with h5py.File(path, "w") as f:
         f.create_group("data").attrs["generator_args"] = json.dumps({"seed": 0})  # written before the option
-    lb.check_cached_demos(path, 0)
+    lb.check_cached_demos(path, 0, 0.0)
     with pytest.raises(UserError, match=f"{path}: recorded with post_success_steps 0, asked for 10"):
-        lb.check_cached_demos(path, 10)
+        lb.check_cached_demos(path, 10, 0.0)
+    with pytest.raises(UserError, match=f"{path}: recorded with robot_init_noise 0, asked for 0.02; .*"
+                                        f"--robot_init_noise 0$"):
+        lb.check_cached_demos(path, 0, 0.02)
 
 
 def test_demos_and_runs_of_an_older_expert_plan_are_not_reused(tmp_path, monkeypatch, caplog):
@@ -77,8 +81,8 @@ def test_demos_and_runs_of_an_older_expert_plan_are_not_reused(tmp_path, monkeyp
     args = lb.build_parser().parse_args(["--multitask"])
     plate, stove = (lb.Task("libero_goal", "put_the_bowl_on_the_plate", 8, 2),
                     lb.Task("libero_goal", "turn_on_the_stove", 7, 1))
-    assert lb.run_name(args, cfg, 100, [plate, stove]).endswith("_seed0_post10_multitask_rev2-1")
-    assert lb.run_name(args, cfg, 100, [stove]).endswith("_seed0_post10_multitask")
+    assert lb.run_name(args, cfg, 100, [plate, stove]).endswith("_seed0_post10_qnoise0.02_multitask_rev2-1")
+    assert lb.run_name(args, cfg, 100, [stove]).endswith("_seed0_post10_qnoise0.02_multitask")
     assert lb.resolve_tasks(["libero_goal/8"])[0].plan_revision == se.plan_revision("libero_goal", plate.name) == 2
 
     def demo_file(name, generator_args):

@@ -65,6 +65,39 @@ def test_a_kept_file_of_an_older_plan_is_reported_stale(tmp_path, caplog):
     assert med.stored_plan_revision(path) == 1  # kept as it is
 
 
+def test_demos_start_from_arm_poses_scattered_as_the_benchmarks(tmp_path):
+    """LIBERO's init states scatter the arm's joints about init_qpos (robosuite's default
+    initialization noise; LIBERO's ControlEnv passes none). The demos' randomised resets scatter
+    them as much, and start from the nominal pose only with robot_init_noise 0."""
+
+    def arm_offsets(noise: float) -> np.ndarray:
+        seen = []
+
+        def episode(r, attempt):
+            r.env.seed(attempt)
+            r.env.reset()
+            sim, robot = lenv.inner_env(r.env).sim, lenv.inner_env(r.env).robots[0]
+            seen.append(sim.data.qpos[robot._ref_joint_pos_indexes] - robot.init_qpos)
+            return rec.Episode(None, {}, 0)  # nothing kept: no file
+
+        assert rec.record_task_file(SUITE, 1, tmp_path, episode, episodes=8, generator="test", extra_args={},
+                                    robot_init_noise=noise, progress=False) is None
+        return np.array(seen)
+
+    assert np.abs(arm_offsets(0.0)).max() < 1e-9
+    env = lenv.make_physics_env(SUITE, 1, hard_reset=False)
+    try:
+        env.reset()
+        robot = lenv.inner_env(env).robots[0]
+        benchmark = np.array([s[1 + np.asarray(robot._ref_joint_pos_indexes)] - robot.init_qpos
+                              for s in lenv.get_task_init_states(SUITE, 1)])
+    finally:
+        lenv.close_env(env)
+    demos = arm_offsets(rec.ROBOT_INIT_NOISE)
+    assert abs(np.log(demos.std() / benchmark.std())) < np.log(1.5), (demos.std(), benchmark.std())
+    assert np.abs(demos.mean(0)).max() < 0.03 and np.abs(benchmark.mean(0)).max() < 0.01
+
+
 def test_broken_expert_fails(monkeypatch):
     # Negative control: an expert that never closes the gripper must not solve the task.
     real = se.make_expert
@@ -136,6 +169,7 @@ def test_expert_dataset_layout_and_success(expert_files):
         assert int(data.attrs["num_demos"]) == 2 and sorted(data) == ["demo_0", "demo_1"]
         assert data.attrs["generator"] == med.GENERATOR and data.attrs["layout"] == "raw"
         assert med.stored_plan_revision(raw) == json.loads(data.attrs["generator_args"])["plan_revision"] == 2
+        assert json.loads(data.attrs["generator_args"])["robot_init_noise"] == rec.ROBOT_INIT_NOISE
         assert json.loads(data.attrs["problem_info"])["language_instruction"] == "put the bowl on the stove"
         assert json.loads(data.attrs["env_args"])["env_kwargs"]["camera_heights"] == 128
         total = 0
