@@ -122,15 +122,21 @@ def resolve_tasks(specs: Sequence[str]) -> list[Task]:
 
 
 def run_name(args, cfg: dict, steps: int, tasks: Sequence[Task]) -> str:
-    """The run folder's name: what decides its checkpoints and results. The tasks' expert plan
-    revisions appear (``_rev2-1-1-2``, in task order) once any plan is past its first revision, so a
-    run trained on an older plan's demos is not resumed."""
+    """The run folder's name: what decides its checkpoints and results. It starts with the tasks
+    (``goal1-6-7-8_``: suite and task ids, in order), so runs of other tasks never share language
+    embeddings, statistics or checkpoints. The tasks' expert plan revisions appear (``_rev2-1-1-2``,
+    in task order) once any plan is past its first revision, so a run trained on an older plan's
+    demos is not resumed."""
     enc = cfg["dataset"]["action_encoding"]
+    ids: dict[str, list[str]] = {}
+    for t in tasks:
+        ids.setdefault(t.suite.removeprefix("libero_"), []).append(str(t.task_id))
+    which = "".join(f"{suite}{'-'.join(i)}_" for suite, i in ids.items())
     sets = "".join("_" + s.replace("=", "-").split(".")[-1] for s in args.set if "action_encoding" not in s)
     mt = "_multitask" if args.multitask else ""
     revs = [t.plan_revision for t in tasks]
     rev = "_rev" + "-".join(map(str, revs)) if any(r != 1 for r in revs) else ""
-    return (f"{args.format}_{enc}_{args.mixed_precision}_n{args.episodes}_s{steps}_seed{args.seed}"
+    return (f"{which}{args.format}_{enc}_{args.mixed_precision}_n{args.episodes}_s{steps}_seed{args.seed}"
             f"{demo_suffix(args)}{mt}{rev}{sets}")
 
 

@@ -57,7 +57,7 @@ def test_demo_caches_and_runs_are_named_by_the_post_success_steps_and_arm_noise(
     assert args.robot_init_noise == ROBOT_INIT_NOISE == 0.02
     assert lb.run_name(args, cfg, 100, []).endswith("_seed0_post10_qnoise0.02")
     old = lb.build_parser().parse_args(["--post_success_steps", "0", "--robot_init_noise", "0", "--multitask"])
-    assert lb.run_name(old, cfg, 100, []) == "raw_abs_goal_no_n40_s100_seed0_multitask"
+    assert lb.run_name(old, cfg, 100, []) == "raw_abs_goal_no_n40_s100_seed0_multitask"  # no tasks: no prefix
     path = tmp_path / "demo.hdf5"
     with h5py.File(path, "w") as f:
         f.create_group("data").attrs["generator_args"] = json.dumps({"seed": 0})  # written before the option
@@ -108,3 +108,17 @@ def test_demos_and_runs_of_an_older_expert_plan_are_not_reused(tmp_path, monkeyp
     cached.write_text(json.dumps({"successes": 1, "n": 4}))  # measured before revisions
     assert lb.expert_success(plate, 4, tmp_path) == {"successes": 4, "n": 4, "plan_revision": 2}
     assert lb.expert_success(plate, 4, tmp_path)["successes"] == 4 and calls == [8]
+
+
+def test_runs_of_other_tasks_never_share_a_folder():
+    """A run folder holds the language embeddings, statistics and checkpoints of its tasks: a run of
+    the cream cheese after one of the stove (same settings) must not find the stove's there."""
+    cfg = {"dataset": {"action_encoding": "abs_goal"}}
+    args = lb.build_parser().parse_args([])
+    stove, cream = (lb.Task("libero_goal", "turn_on_the_stove", 7, 1),
+                    lb.Task("libero_goal", "put_the_cream_cheese_in_the_bowl", 6, 1))
+    soup = lb.Task("libero_object", "pick_up_the_alphabet_soup_and_place_it_in_the_basket", 0, 1)
+    names = [lb.run_name(args, cfg, 100, ts) for ts in ([stove], [cream], [stove, cream], [cream, stove])]
+    assert len(set(names)) == 4, names
+    assert names[2].startswith("goal7-6_raw_abs_goal_no_n40_s100_seed0")
+    assert lb.run_name(args, cfg, 100, [cream, soup]).startswith("goal6_object0_raw_")
