@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--baseline", action="store_true",
                     help="also evaluate the untrained policy (step 0) at the first horizon")
     ap.add_argument("--seed", type=int, default=0, help="demo seed and training seed")
+    ap.add_argument("--train_seed", type=int, default=None,
+                    help="training seed alone (default: --seed): other training runs on the same cached demos, "
+                         "to measure the spread between runs")
     ap.add_argument("--num_envs", type=int, default=2,
                     help="simulator processes per evaluation, and tasks recorded at once")
     ap.add_argument("--cache", default="data/datasets/bench_learning", help="demo cache root")
@@ -136,8 +139,13 @@ def run_name(args, cfg: dict, steps: int, tasks: Sequence[Task]) -> str:
     mt = "_multitask" if args.multitask else ""
     revs = [t.plan_revision for t in tasks]
     rev = "_rev" + "-".join(map(str, revs)) if any(r != 1 for r in revs) else ""
+    tseed = f"_tseed{args.train_seed}" if train_seed(args) != args.seed else ""
     return (f"{which}{args.format}_{enc}_{args.mixed_precision}_n{args.episodes}_s{steps}_seed{args.seed}"
-            f"{demo_suffix(args)}{mt}{rev}{sets}")
+            f"{tseed}{demo_suffix(args)}{mt}{rev}{sets}")
+
+
+def train_seed(args) -> int:
+    return args.seed if args.train_seed is None else args.train_seed
 
 
 def demo_suffix(args) -> str:
@@ -301,13 +309,13 @@ def train(tasks: list[Task], args, steps: int, run_dir: Path) -> Path:
     final = ckpts / f"checkpoint-{steps}"
     if not (final / "train_config.json").is_file():
         run([sys.executable, "main_sft.py", "--config_path", args.config, "--set", *sets, "--output_dir", str(ckpts),
-             "--precomp_lang_embed", str(lang), "--max_train_steps", str(steps), "--seed", str(args.seed),
+             "--precomp_lang_embed", str(lang), "--max_train_steps", str(steps), "--seed", str(train_seed(args)),
              "--mixed_precision", args.mixed_precision, "--resume_from_checkpoint", "latest"],  # after a crash
             logs / "train.log", f"train {steps} steps")
     if args.baseline and not (run_dir / "untrained" / "checkpoint-0" / "train_config.json").is_file():
         run([sys.executable, "main_sft.py", "--config_path", args.config, "--set", *sets,
              "--output_dir", str(run_dir / "untrained"), "--precomp_lang_embed", str(lang), "--max_train_steps", "0",
-             "--seed", str(args.seed), "--sample_period", "-1"], logs / "untrained.log", "untrained policy")
+             "--seed", str(train_seed(args)), "--sample_period", "-1"], logs / "untrained.log", "untrained policy")
     return final
 
 

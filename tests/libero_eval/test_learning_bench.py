@@ -122,3 +122,27 @@ def test_runs_of_other_tasks_never_share_a_folder():
     assert len(set(names)) == 4, names
     assert names[2].startswith("goal7-6_raw_abs_goal_no_n40_s100_seed0")
     assert lb.run_name(args, cfg, 100, [cream, soup]).startswith("goal6_object0_raw_")
+
+
+def test_a_training_seed_of_its_own_keeps_the_demos_and_names_the_run():
+    """--train_seed trains again on the same cached demos (named by --seed) in a run folder of its own."""
+    cfg = {"dataset": {"action_encoding": "abs_goal"}}
+    stove = lb.Task("libero_goal", "turn_on_the_stove", 7, 1)
+    base = lb.build_parser().parse_args([])
+    other = lb.build_parser().parse_args(["--train_seed", "1"])
+    same = lb.build_parser().parse_args(["--train_seed", "0"])
+    assert (lb.train_seed(base), lb.train_seed(other), lb.train_seed(same)) == (0, 1, 0)
+    assert lb.run_name(other, cfg, 100, [stove]) == lb.run_name(base, cfg, 100, [stove]).replace(
+        "_seed0_", "_seed0_tseed1_")
+    assert lb.run_name(same, cfg, 100, [stove]) == lb.run_name(base, cfg, 100, [stove])
+    assert lb.demo_suffix(other) == lb.demo_suffix(base)
+
+
+def test_training_runs_with_the_training_seed(tmp_path, monkeypatch):
+    cmds = []
+    monkeypatch.setattr(lb, "run", lambda cmd, logfile, what: cmds.append(cmd))
+    monkeypatch.setattr(lb, "write_datasets_table", lambda tasks, fmt, run_dir: run_dir / "table.json")
+    args = lb.build_parser().parse_args(["--train_seed", "3", "--baseline"])
+    lb.train([lb.Task("libero_goal", "turn_on_the_stove", 7, 1)], args, 10, tmp_path)
+    sft = [c for c in cmds if "main_sft.py" in c]
+    assert len(sft) == 2 and all(c[c.index("--seed") + 1] == "3" for c in sft)
