@@ -25,8 +25,8 @@ import numpy as np
 
 from libero_eval import env as lenv
 from libero_eval.demos.expert import FIRST_REVISION, check_supported, make_expert, plan_revision, resolve_task
-from libero_eval.demos.recording import (POST_SUCCESS_STEPS, ROBOT_INIT_NOISE, Episode, TaskRecording, output_path, record_task_file,
-                                        stored_generator_args)
+from libero_eval.demos.recording import (POST_SUCCESS_STEPS, ROBOT_INIT_NOISE, Episode, TaskRecording, output_path,
+                                        record_task_file, stored_generator_args)
 
 log = logging.getLogger(__name__)
 
