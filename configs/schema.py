@@ -136,6 +136,7 @@ class TrainConfig:
     use_8bit_adam: bool
     fused_adam: bool
     max_grad_norm: float
+    position_loss_weight: float
     mixed_precision: str
     gradient_checkpointing: bool
     set_grads_to_none: bool
@@ -172,6 +173,7 @@ class TrainConfig:
         for key in ("lr_warmup_steps", "dataloader_num_workers", "adam_weight_decay", "adam_epsilon", "max_grad_norm"):
             _at_least(f"train.{key}", getattr(self, key), 0)
         _at_least("train.learning_rate", self.learning_rate, 1e-12)
+        _at_least("train.position_loss_weight", self.position_loss_weight, 1e-12)
         _in_unit("train.lora_dropout", self.lora_dropout)
         _in_unit("train.adam_beta1", self.adam_beta1)
         _in_unit("train.adam_beta2", self.adam_beta2)

@@ -194,9 +194,12 @@ class RDTRunner(nn.Module):
         timesteps: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
         return_active: bool = False,
+        loss_weight: Optional[torch.Tensor] = None,
     ):
         """Diffusion loss (MSE over all horizon x action_dim entries, as the official runner);
-        with ``return_active`` also the MSE over the action mask's slots (a logging metric, no grad).
+        with ``return_active`` also the MSE over the action mask's slots (a logging metric, no grad,
+        unweighted). ``loss_weight`` (Ds,): a per-slot weight on the squared error (None: the
+        official plain MSE); the targets themselves are unchanged.
 
         lang_tokens (B, L, Dl); lang_attn_mask (B, L) bool (True = valid); img_tokens (B, I, Di);
         state_tokens (B, 1, Ds); action_gt (B, H, Ds); action_mask (B, 1, Ds) 0/1 (which action
@@ -220,7 +223,10 @@ class RDTRunner(nn.Module):
         lang_cond, img_cond, state_action = self.adapt_conditions(lang_tokens, img_tokens, state_action)
         pred = self.model(state_action, ctrl_freqs, timesteps, lang_cond, img_cond, lang_mask=lang_attn_mask)
         target = action_gt if self.prediction_type == "sample" else noise
-        loss = F.mse_loss(pred.float(), target.float())
+        if loss_weight is None:
+            loss = F.mse_loss(pred.float(), target.float())
+        else:
+            loss = ((pred.float() - target.float()) ** 2 * loss_weight.to(device=pred.device, dtype=torch.float32)).mean()
         if not return_active:
             return loss
         # The same error on the action mask's used slots only: the 128-d mean above is diluted by the

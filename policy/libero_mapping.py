@@ -152,6 +152,16 @@ def action_mask(encoding: str = "abs_goal") -> np.ndarray:
     return m
 
 
+def action_loss_weight(position_weight: float) -> np.ndarray | None:
+    """(128,) float32 per-slot weight of the diffusion MSE: ``position_weight`` on the eef position
+    slots (30-32, metres in both encodings), 1 elsewhere; None at 1 (the official plain MSE)."""
+    if position_weight == 1.0:
+        return None
+    w = np.ones(STATE_VEC_LEN, np.float32)
+    w[list(EEF_POS)] = float(position_weight)
+    return w
+
+
 def _check_encoding(encoding: str) -> None:
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown action encoding {encoding!r}; expected one of {ENCODINGS}")

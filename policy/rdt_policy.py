@@ -47,6 +47,7 @@ from policy.conditioning import Conditioner
 from policy.libero_mapping import (
     ENV_IMAGE_KEYS,
     OscScale,
+    action_loss_weight,
     action_mask,
     decode_actions,
     libero_image_to_view,
@@ -143,6 +144,8 @@ class RDTPolicy:
         self.chunk_size = common.action_chunk_size
         self.scale = OscScale()  # the simulator's own OSC limits (make_env uses the default controller)
         self._action_mask = action_mask(self.action_encoding)
+        weight = action_loss_weight(cfg.train.position_loss_weight)
+        self._loss_weight = None if weight is None else torch.from_numpy(weight)
         self._lang_cache: dict[str, torch.Tensor] = {}
         self._frames: dict[int, deque] = {}
         self._generators: dict[int, torch.Generator] = {}
@@ -183,7 +186,8 @@ class RDTPolicy:
         with timing():
             inputs = self.conditioner(batch, generator, train=True)
         actions = action_targets(batch, self.device)
-        return self.model(action_gt=actions, generator=generator, return_active=True, **inputs)
+        return self.model(action_gt=actions, generator=generator, return_active=True,
+                          loss_weight=self._loss_weight, **inputs)
 
     @torch.no_grad()
     def sample(self, batch: dict, generator: Optional[torch.Generator] = None,

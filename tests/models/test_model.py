@@ -301,3 +301,33 @@ def test_active_slot_loss_is_the_masked_mse(tiny_cfg):
     with torch.no_grad():
         loss_all, active_all = runner(action_gt=actions, noise=noise, timesteps=t, return_active=True, **full)
     torch.testing.assert_close(active_all, loss_all, rtol=1e-6, atol=0)
+
+
+def test_loss_weight_scales_only_the_weighted_slots(tiny_cfg):
+    """A per-slot loss weight multiplies those slots' squared error and nothing else; the active-slot
+    metric stays the unweighted one (comparable across runs)."""
+    torch.manual_seed(0)
+    runner = build_runner(tiny_cfg).eval()
+    torch.nn.init.normal_(runner.model.final_layer.ffn_final.fc2.weight, std=0.1)
+    inputs, actions = make_inputs(runner)
+    noise, t = torch.randn_like(actions), torch.tensor([10, 700])
+    dim = actions.shape[-1]
+    slots = [30, 31, 32]
+    weight = torch.ones(dim)
+    weight[slots] = 100.0
+    with torch.no_grad():
+        plain, active = runner(action_gt=actions, noise=noise, timesteps=t, return_active=True, **inputs)
+        ones = runner(action_gt=actions, noise=noise, timesteps=t, loss_weight=torch.ones(dim), **inputs)
+        weighted, active_w = runner(action_gt=actions, noise=noise, timesteps=t, return_active=True,
+                                    loss_weight=weight, **inputs)
+        pred_sq = weighted * actions.numel()  # sum of the weighted squared errors
+    torch.testing.assert_close(ones, plain, rtol=1e-6, atol=0)
+    assert torch.equal(active_w, active)
+    # the weighted sum = plain sum + 99 x the three slots' sum: recover the slots' share and check it
+    slot_sum = (pred_sq - plain * actions.numel()) / 99.0
+    assert 0 < float(slot_sum) < float(plain) * actions.numel()
+    only = torch.zeros(dim)
+    only[slots] = 1.0
+    with torch.no_grad():
+        slot_loss = runner(action_gt=actions, noise=noise, timesteps=t, loss_weight=only, **inputs)
+    torch.testing.assert_close(slot_loss * actions.numel(), slot_sum, rtol=1e-4, atol=1e-6)

@@ -184,3 +184,25 @@ def test_dataset_sample_and_observation_sample_collate_alike(tiny_ckpt, libero_f
         else:
             assert type(value) is type(ref) and len(value) == len(ref), key
     assert eval_batch[BATCH.suites] == ["eval", "eval"] and train_batch[BATCH.suites] == ["g", "g"]
+
+
+def test_position_loss_weight_reaches_the_loss(tiny_ckpt, libero_fixture_file, tmp_path):
+    """train.position_loss_weight weights the eef position slots (30-32) of the training loss: the
+    same batch, noise and timesteps give a larger loss, while the unweighted active-slot MSE is equal."""
+    from data.dataset import LiberoDataset
+    from policy.batch import collate
+    from policy.libero_mapping import action_loss_weight
+
+    assert action_loss_weight(1.0) is None  # the official plain MSE
+    weights = action_loss_weight(50.0)
+    assert weights[[30, 31, 32]].tolist() == [50.0] * 3 and weights.sum() == 128 - 3 + 150
+    plain = RDTPolicy.from_pretrained(tiny_ckpt, "cpu")
+    weighted = RDTPolicy.from_pretrained(tiny_ckpt, "cpu", overrides=["train.position_loss_weight=50"])
+    assert weighted.cfg.train.position_loss_weight == 50.0
+    ds = LiberoDataset(plain.cfg, {"libero_goal": {"path": str(libero_fixture_file.parent), "layout": "raw"}},
+                       cache_dir=tmp_path)
+    batch = _with_language(plain, collate([ds[i] for i in (0, 5, 10, 15)]))
+    loss_p, active_p = plain.compute_loss(batch, torch.Generator().manual_seed(0))
+    loss_w, active_w = weighted.compute_loss(batch, torch.Generator().manual_seed(0))
+    assert torch.equal(active_p, active_w)
+    assert loss_w.item() > loss_p.item() * 1.01
