@@ -129,19 +129,25 @@ def run_name(args, cfg: dict, steps: int, tasks: Sequence[Task]) -> str:
     (``goal1-6-7-8_``: suite and task ids, in order), so runs of other tasks never share language
     embeddings, statistics or checkpoints. The tasks' expert plan revisions appear (``_rev2-1-1-2``,
     in task order) once any plan is past its first revision, so a run trained on an older plan's
-    demos is not resumed."""
+    demos is not resumed. A position loss weight other than 1 appears too, wherever it was set."""
     enc = cfg["dataset"]["action_encoding"]
     ids: dict[str, list[str]] = {}
     for t in tasks:
         ids.setdefault(t.suite.removeprefix("libero_"), []).append(str(t.task_id))
     which = "".join(f"{suite}{'-'.join(i)}_" for suite, i in ids.items())
-    sets = "".join("_" + s.replace("=", "-").split(".")[-1] for s in args.set if "action_encoding" not in s)
+    named = ("action_encoding", "position_loss_weight")  # in the name from the resolved config (below) or not at all
+    # key=value -> _key-value, the key's last component (a value's own dots are kept: 0.002, not 002)
+    sets = "".join(f"_{k.split('.')[-1]}-{v}" for k, _, v in (s.partition("=") for s in args.set)
+                   if not any(n in k for n in named))
+    # From the resolved config, so a preset's value (learn.yaml) names the run as a --set one does.
+    weight = float(cfg["train"]["position_loss_weight"])
+    posw = f"_position_loss_weight-{weight:g}" if weight != 1.0 else ""
     mt = "_multitask" if args.multitask else ""
     revs = [t.plan_revision for t in tasks]
     rev = "_rev" + "-".join(map(str, revs)) if any(r != 1 for r in revs) else ""
     tseed = f"_tseed{args.train_seed}" if train_seed(args) != args.seed else ""
     return (f"{which}{args.format}_{enc}_{args.mixed_precision}_n{args.episodes}_s{steps}_seed{args.seed}"
-            f"{tseed}{demo_suffix(args)}{mt}{rev}{sets}")
+            f"{tseed}{demo_suffix(args)}{mt}{rev}{posw}{sets}")
 
 
 def train_seed(args) -> int:

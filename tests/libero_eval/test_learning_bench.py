@@ -51,7 +51,7 @@ def test_demo_caches_and_runs_are_named_by_the_post_success_steps_and_arm_noise(
     from configs.errors import UserError
     from libero_eval.demos.recording import POST_SUCCESS_STEPS, ROBOT_INIT_NOISE
 
-    cfg = {"dataset": {"action_encoding": "abs_goal"}}
+    cfg = {"dataset": {"action_encoding": "abs_goal"}, "train": {"position_loss_weight": 1.0}}
     args = lb.build_parser().parse_args([])
     assert args.post_success_steps == POST_SUCCESS_STEPS == 10
     assert args.robot_init_noise == ROBOT_INIT_NOISE == 0.02
@@ -77,12 +77,20 @@ def test_demos_and_runs_of_an_older_expert_plan_are_not_reused(tmp_path, monkeyp
 
     from libero_eval.demos import expert as se
 
-    cfg = {"dataset": {"action_encoding": "abs_goal"}}
+    cfg = {"dataset": {"action_encoding": "abs_goal"}, "train": {"position_loss_weight": 1.0}}
     args = lb.build_parser().parse_args(["--multitask"])
     plate, stove = (lb.Task("libero_goal", "put_the_bowl_on_the_plate", 8, 2),
                     lb.Task("libero_goal", "turn_on_the_stove", 7, 1))
     assert lb.run_name(args, cfg, 100, [plate, stove]).endswith("_seed0_post10_qnoise0.02_multitask_rev2-1")
     assert lb.run_name(args, cfg, 100, [stove]).endswith("_seed0_post10_qnoise0.02_multitask")
+    # A position loss weight names the run whether a preset or --set gave it (once), so a run trained
+    # with another weight is not resumed.
+    weighted = {**cfg, "train": {"position_loss_weight": 100.0}}
+    assert lb.run_name(args, weighted, 100, [stove]).endswith("_multitask_position_loss_weight-100")
+    given = lb.build_parser().parse_args(["--multitask", "--set", "train.position_loss_weight=100", "--set",
+                                          "train.learning_rate=0.002"])
+    assert lb.run_name(given, weighted, 100, [stove]).endswith(
+        "_multitask_position_loss_weight-100_learning_rate-0.002")
     assert lb.resolve_tasks(["libero_goal/8"])[0].plan_revision == se.plan_revision("libero_goal", plate.name) == 2
 
     def demo_file(name, generator_args):
@@ -113,7 +121,7 @@ def test_demos_and_runs_of_an_older_expert_plan_are_not_reused(tmp_path, monkeyp
 def test_runs_of_other_tasks_never_share_a_folder():
     """A run folder holds the language embeddings, statistics and checkpoints of its tasks: a run of
     the cream cheese after one of the stove (same settings) must not find the stove's there."""
-    cfg = {"dataset": {"action_encoding": "abs_goal"}}
+    cfg = {"dataset": {"action_encoding": "abs_goal"}, "train": {"position_loss_weight": 1.0}}
     args = lb.build_parser().parse_args([])
     stove, cream = (lb.Task("libero_goal", "turn_on_the_stove", 7, 1),
                     lb.Task("libero_goal", "put_the_cream_cheese_in_the_bowl", 6, 1))
@@ -126,7 +134,7 @@ def test_runs_of_other_tasks_never_share_a_folder():
 
 def test_a_training_seed_of_its_own_keeps_the_demos_and_names_the_run():
     """--train_seed trains again on the same cached demos (named by --seed) in a run folder of its own."""
-    cfg = {"dataset": {"action_encoding": "abs_goal"}}
+    cfg = {"dataset": {"action_encoding": "abs_goal"}, "train": {"position_loss_weight": 1.0}}
     stove = lb.Task("libero_goal", "turn_on_the_stove", 7, 1)
     base = lb.build_parser().parse_args([])
     other = lb.build_parser().parse_args(["--train_seed", "1"])
