@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--use_8bit_adam", action="store_true", default=None, help="bitsandbytes AdamW8bit (GPU only)")
     a("--fused_adam", action="store_true", default=None, help="torch's fused AdamW kernel (one launch for all parameters)")
     a("--max_grad_norm", type=float, default=None)
+    a("--position_loss_weight", type=float, default=None,
+      help="weight of the eef position slots in the diffusion MSE (1: the official plain MSE)")
     a("--mixed_precision", default=None, choices=MIXED_PRECISIONS)
     a("--gradient_checkpointing", action="store_true", default=None)
     a("--set_grads_to_none", action="store_true", default=None)
