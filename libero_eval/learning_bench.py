@@ -326,13 +326,13 @@ def train(tasks: list[Task], args, steps: int, run_dir: Path) -> Path:
 
 
 def heldout_mse(ckpt_root: Path) -> dict:
-    """The last logged sampled-action MSE per suite (held-out episodes: the val/ keys)."""
+    """The last logged sampled-action MSE per suite and RMSE per quantity (held-out episodes: the val/ keys)."""
     out = {}
     mfile = ckpt_root / "metrics.jsonl"
     if mfile.is_file():
         for line in mfile.read_text().splitlines():
             rec = json.loads(line)
-            out.update({k: v for k, v in rec.items() if k.endswith("_sample_mse")})
+            out.update({k: v for k, v in rec.items() if k.endswith(("_sample_mse", "_rmse"))})
     return out
 
 

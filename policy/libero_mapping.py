@@ -152,6 +152,12 @@ def action_mask(encoding: str = "abs_goal") -> np.ndarray:
     return m
 
 
+# The action slots by quantity, for per-quantity error reports (train/sample.py): metres (absolute
+# goal or per-step delta), the 6D rotation's unitless entries, the gripper target in [0, 1].
+ACTION_SLOT_GROUPS: dict[str, list[int]] = {"eef_position": list(EEF_POS), "eef_rot6d": list(EEF_6D),
+                                            "gripper": [GRIPPER_OPEN]}
+
+
 def action_loss_weight(position_weight: float) -> np.ndarray | None:
     """(128,) float32 per-slot weight of the diffusion MSE: ``position_weight`` on the eef position
     slots (30-32, metres in both encodings), 1 elsewhere; None at 1 (the official plain MSE)."""

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from policy.batch import BATCH, collate
+from policy.libero_mapping import ACTION_SLOT_GROUPS
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,9 @@ def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0
     {pred, gt, mask} for plotting). ``policy``: an ``RDTPolicy`` (its ``sample``).
 
     mse: masked mean of (pred - gt)^2; l2err: masked mean of |pred - gt| / (episode action RMS + 1e-3)
-    (the official relative error). With several processes each rank samples its share of the fixed
+    (the official relative error). Also ``{prefix}overall_avg_{eef_position,eef_rot6d,gripper}_rmse``:
+    each quantity's masked RMSE in its own units, since the gripper's 0-1 range dominates the MSE and
+    hides centimetre position errors. With several processes each rank samples its share of the fixed
     subset and `reduce` (a sum over processes, e.g. ``accelerator.reduce``) combines the sums.
     """
     was_training = policy.training
@@ -49,6 +52,8 @@ def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0
     gen = torch.Generator(device=policy.device).manual_seed(seed + rank)
     keys = ["overall_avg", *dataset.suite_names]
     totals = torch.zeros(len(keys), 3, dtype=torch.float64)  # sum sq err, sum rel err, masked count
+    groups = list(ACTION_SLOT_GROUPS.items())
+    group_totals = torch.zeros(len(groups), 2, dtype=torch.float64)  # sum sq err, masked count (all suites)
     example = None
     for batch in loader:
         pred = policy.sample(batch, generator=gen).float()
@@ -57,6 +62,9 @@ def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0
         diff = (pred - gt).abs() * mask
         rel = diff / (batch[BATCH.action_norm].to(pred.device).unsqueeze(1) + 1e-3)
         per = torch.stack([(diff ** 2).sum((1, 2)), rel.sum((1, 2)), mask.sum((1, 2))], 1).double().cpu()
+        for g, (_, slots) in enumerate(groups):
+            group_totals[g, 0] += float((diff[..., slots].double() ** 2).sum())
+            group_totals[g, 1] += float(mask[..., slots].sum())
         for i, suite in enumerate(batch[BATCH.suites]):
             totals[0] += per[i]
             totals[keys.index(suite)] += per[i]
@@ -64,12 +72,16 @@ def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0
             example = {"pred": pred.cpu(), "gt": gt.cpu(), "mask": mask.cpu()}
     policy.train(was_training)
     if reduce is not None:
-        totals = reduce(totals.to(policy.device)).cpu()
+        packed = reduce(torch.cat([totals.flatten(), group_totals.flatten()]).to(policy.device)).cpu()
+        totals, group_totals = packed[:totals.numel()].view_as(totals), packed[totals.numel():].view_as(group_totals)
     metrics = {}
     for key, (sq, rel, count) in zip(keys, totals.tolist()):
         if count > 0:
             metrics[f"{prefix}{key}_sample_mse"] = sq / count
             metrics[f"{prefix}{key}_sample_l2err"] = rel / count
+    for (name, _), (sq, count) in zip(groups, group_totals.tolist()):
+        if count > 0:  # the whole-chunk RMSE of one quantity, in its own units (metres for the position)
+            metrics[f"{prefix}overall_avg_{name}_rmse"] = (sq / count) ** 0.5
     return metrics, example
 
 

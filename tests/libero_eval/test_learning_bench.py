@@ -154,3 +154,13 @@ def test_training_runs_with_the_training_seed(tmp_path, monkeypatch):
     lb.train([lb.Task("libero_goal", "turn_on_the_stove", 7, 1)], args, 10, tmp_path)
     sft = [c for c in cmds if "main_sft.py" in c]
     assert len(sft) == 2 and all(c[c.index("--seed") + 1] == "3" for c in sft)
+
+
+def test_heldout_mse_keeps_the_last_mse_and_per_quantity_rmse(tmp_path):
+    """results.json's held-out figures: the last logged sampled MSE and each quantity's RMSE, not the
+    training loss."""
+    lines = [{"step": 1, "loss": 0.5}, {"step": 2, "val/overall_avg_sample_mse": 0.3, "val/overall_avg_eef_position_rmse": 0.04},
+             {"step": 3, "val/overall_avg_sample_mse": 0.2, "val/overall_avg_eef_position_rmse": 0.01,
+              "val/overall_avg_sample_l2err": 0.9}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert lb.heldout_mse(tmp_path) == {"val/overall_avg_sample_mse": 0.2, "val/overall_avg_eef_position_rmse": 0.01}

@@ -480,6 +480,17 @@ def test_sample_metrics_values_and_split_across_ranks(fixture_suite):
     n = [(ds[i]["action_elem_mask"][None] * ds[i]["action_valid"][:, None]).sum() for i in subset.indices]
     assert one["overall_avg_sample_l2err"] == pytest.approx(np.dot(expected, n) / np.sum(n), rel=1e-5)
     assert one["fix_sample_l2err"] == one["overall_avg_sample_l2err"]
+    # each quantity's RMSE in its own units, from its own slots: position off by 0.01, rotation 0.02, gripper 0.3
+    per_slot = torch.zeros(128)
+    per_slot[[30, 31, 32]], per_slot[33:39], per_slot[10] = 0.01, 0.02, 0.3
+
+    class PerSlot(Policy):
+        def sample(self, batch, generator=None):
+            return batch["actions"] + per_slot
+
+    quantities, _ = sample_mse(PerSlot(), ds, 3, 2)
+    for name, value in (("eef_position", 0.01), ("eef_rot6d", 0.02), ("gripper", 0.3)):
+        assert quantities[f"overall_avg_{name}_rmse"] == pytest.approx(value, rel=1e-5)
     shares = []
     for rank in (0, 1):
         shares.append(None)
