@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from configs.state_vec import STATE_VEC_LEN
 from policy.batch import BATCH, collate
 from policy.libero_mapping import ACTION_SLOT_GROUPS
 
@@ -52,8 +53,8 @@ def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0
     gen = torch.Generator(device=policy.device).manual_seed(seed + rank)
     keys = ["overall_avg", *dataset.suite_names]
     totals = torch.zeros(len(keys), 3, dtype=torch.float64)  # sum sq err, sum rel err, masked count
-    groups = list(ACTION_SLOT_GROUPS.items())
-    group_totals = torch.zeros(len(groups), 2, dtype=torch.float64)  # sum sq err, masked count (all suites)
+    # per action slot, all suites: sum sq err, masked count (grouped by quantity at the end)
+    slot_totals = torch.zeros(2, STATE_VEC_LEN, dtype=torch.float64)
     example = None
     for batch in loader:
         pred = policy.sample(batch, generator=gen).float()
@@ -62,9 +63,7 @@ def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0
         diff = (pred - gt).abs() * mask
         rel = diff / (batch[BATCH.action_norm].to(pred.device).unsqueeze(1) + 1e-3)
         per = torch.stack([(diff ** 2).sum((1, 2)), rel.sum((1, 2)), mask.sum((1, 2))], 1).double().cpu()
-        for g, (_, slots) in enumerate(groups):
-            group_totals[g, 0] += float((diff[..., slots].double() ** 2).sum())
-            group_totals[g, 1] += float(mask[..., slots].sum())
+        slot_totals += torch.stack([(diff.double() ** 2).sum((0, 1)), mask.double().sum((0, 1))]).cpu()
         for i, suite in enumerate(batch[BATCH.suites]):
             totals[0] += per[i]
             totals[keys.index(suite)] += per[i]
@@ -72,14 +71,15 @@ def sample_mse(policy, dataset, batch_size: int, num_batches: int, seed: int = 0
             example = {"pred": pred.cpu(), "gt": gt.cpu(), "mask": mask.cpu()}
     policy.train(was_training)
     if reduce is not None:
-        packed = reduce(torch.cat([totals.flatten(), group_totals.flatten()]).to(policy.device)).cpu()
-        totals, group_totals = packed[:totals.numel()].view_as(totals), packed[totals.numel():].view_as(group_totals)
+        packed = reduce(torch.cat([totals.flatten(), slot_totals.flatten()]).to(policy.device)).cpu()
+        totals, slot_totals = packed[:totals.numel()].view_as(totals), packed[totals.numel():].view_as(slot_totals)
     metrics = {}
     for key, (sq, rel, count) in zip(keys, totals.tolist()):
         if count > 0:
             metrics[f"{prefix}{key}_sample_mse"] = sq / count
             metrics[f"{prefix}{key}_sample_l2err"] = rel / count
-    for (name, _), (sq, count) in zip(groups, group_totals.tolist()):
+    for name, slots in ACTION_SLOT_GROUPS.items():
+        sq, count = slot_totals[:, slots].sum(1).tolist()
         if count > 0:  # the whole-chunk RMSE of one quantity, in its own units (metres for the position)
             metrics[f"{prefix}overall_avg_{name}_rmse"] = (sq / count) ** 0.5
     return metrics, example
